@@ -1,0 +1,45 @@
+"""facecast wire protocol v1: the single definition of every message, code and format.
+
+Imported by every other part of facecast; imports nothing of ours. See docs/protocol.md.
+"""
+
+from facecast.protocol.arrays import pack_array, unpack_array
+from facecast.protocol.codec import DEFAULT_MAX_BYTES, DecodeError, decode, encode
+from facecast.protocol.errors import ErrorCode, ProtocolError
+from facecast.protocol.formats import (
+    ARKIT_BLENDSHAPES,
+    LANDMARK_FORMATS,
+    OUTPUT_MODES,
+    PIXEL_FORMATS,
+    PROTOCOL_VERSION,
+    RAW_PIXEL_FORMATS,
+)
+from facecast.protocol.messages import (
+    TIMING_KEYS,
+    Bind,
+    Bound,
+    Bye,
+    CharacterList,
+    Characters,
+    Error,
+    Frame,
+    Goodbye,
+    Hello,
+    Message,
+    Ping,
+    Pong,
+    Pose,
+    Stats,
+    StatsReport,
+    Welcome,
+    message_types,
+)
+from facecast.protocol.pixels import decode_pixels, encode_pixels
+
+__all__ = [
+    "ARKIT_BLENDSHAPES", "LANDMARK_FORMATS", "OUTPUT_MODES", "PIXEL_FORMATS", "PROTOCOL_VERSION",
+    "RAW_PIXEL_FORMATS", "TIMING_KEYS", "DEFAULT_MAX_BYTES", "Bind", "Bound", "Bye", "CharacterList",
+    "Characters", "DecodeError", "Error", "ErrorCode", "Frame", "Goodbye", "Hello", "Message", "Ping",
+    "Pong", "Pose", "ProtocolError", "Stats", "StatsReport", "Welcome", "decode", "decode_pixels",
+    "encode", "encode_pixels", "message_types", "pack_array", "unpack_array",
+]

@@ -1,0 +1,69 @@
+"""msgpack encoding and strict decoding of protocol v1 messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from facecast.protocol.errors import ErrorCode, ProtocolError
+from facecast.protocol.formats import PROTOCOL_VERSION, SUPPORTED_VERSIONS
+from facecast.protocol.messages import _TYPES, Message
+
+DEFAULT_MAX_BYTES = 4 << 20
+
+
+class DecodeError(ProtocolError):
+    """A ProtocolError that also says what could be read of the offending message."""
+
+    def __init__(self, err: ProtocolError, msg_type: str | None, seq: int | None) -> None:
+        super().__init__(err.code, err.detail)
+        self.msg_type = msg_type
+        self.seq = seq
+
+
+def encode(message: Message) -> bytes:
+    """Message -> msgpack bytes (a map with v, type and the message's fields)."""
+    body = message.body()
+    body["v"] = PROTOCOL_VERSION
+    body["type"] = message.TYPE
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def _unpack_map(raw: bytes, max_bytes: int) -> dict[str, Any]:
+    if len(raw) > max_bytes:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    try:
+        obj = msgpack.unpackb(
+            raw, raw=False, strict_map_key=True, max_array_len=1 << 16, max_map_len=1 << 12
+        )
+    except (ValueError, msgpack.UnpackException, msgpack.ExtraData, TypeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(ErrorCode.MALFORMED, f"not a msgpack message: {type(exc).__name__}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.MALFORMED, f"top level must be a map, got {type(obj).__name__}")
+    return obj
+
+
+def decode(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
+    """msgpack bytes -> Message. Raises DecodeError (a ProtocolError) with a code and,
+    where readable, the message's type and seq so the error reply can refer to them."""
+    msg_type: str | None = None
+    seq: int | None = None
+    try:
+        obj = _unpack_map(raw, max_bytes)
+        t, s = obj.get("type"), obj.get("seq")
+        msg_type = t if isinstance(t, str) else None
+        seq = s if isinstance(s, int) and not isinstance(s, bool) and s >= 0 else None
+        version = obj.get("v")
+        if not isinstance(version, int) or isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
+            raise ProtocolError(
+                ErrorCode.UNSUPPORTED_VERSION, f"protocol version {version!r} not supported; supported: {list(SUPPORTED_VERSIONS)}"
+            )
+        cls = _TYPES.get(msg_type) if msg_type is not None else None
+        if cls is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {t!r}; known: {sorted(_TYPES)}")
+        return cls.from_body(obj)
+    except DecodeError:
+        raise
+    except ProtocolError as err:
+        raise DecodeError(err, msg_type, seq) from None

@@ -1,0 +1,35 @@
+"""Numbered error codes of protocol v1 and the exception that carries them.
+
+Codes are grouped: 1xx the message itself is bad, 2xx the message is valid but not
+acceptable in the session's state, 5xx the daemon failed. Codes never change meaning;
+new ones are only added.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.IntEnum):
+    MALFORMED = 100  # not msgpack, or not a map at the top level
+    UNSUPPORTED_VERSION = 101  # `v` missing or not a version the daemon speaks
+    UNKNOWN_TYPE = 102  # `type` missing or not a known message type
+    INVALID_FIELD = 103  # a required field missing, or of the wrong type or range
+    BAD_ARRAY = 104  # point array with wrong dtype, shape, byte length or format
+    NON_FINITE = 105  # NaN or infinity in a point array or number
+    TOO_LARGE = 106  # message larger than the daemon's max_message_bytes
+    NOT_BOUND = 200  # pose (or other session message) before a successful bind
+    UNKNOWN_CHARACTER = 201  # bind names a character the store does not have
+    UNSUPPORTED = 202  # valid request for a feature this daemon does not offer
+    SESSION_LIMIT = 203  # too many sessions
+    RENDER_FAILED = 500  # the renderer failed for this pose
+    INTERNAL = 501  # anything else that went wrong inside the daemon
+
+
+class ProtocolError(Exception):
+    """A message was rejected; ``code`` goes into the error reply."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code.name} ({int(code)}): {message}")
+        self.code = code
+        self.detail = message

@@ -1,0 +1,42 @@
+"""Enumerations of protocol v1: version, landmark formats, pixel formats, output modes."""
+
+from __future__ import annotations
+
+PROTOCOL_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+# Landmark formats: name -> (points, coordinates per point).
+# mediapipe478: MediaPipe FaceMesh with irises; x, y normalized to the character's image
+#   (x right, y down, 0..1), z MediaPipe's relative depth (same scale as x, nearer < 0).
+# ibug68: the 68 iBUG/dlib points, same coordinate convention (z may be 0).
+LANDMARK_FORMATS: dict[str, tuple[int, int]] = {
+    "mediapipe478": (478, 3),
+    "ibug68": (68, 3),
+}
+
+# Raw pixel formats: name -> bytes per pixel. Encoded formats have no fixed size.
+RAW_PIXEL_FORMATS: dict[str, int] = {"rgba8": 4, "rgb8": 3, "bgra8": 4}
+ENCODED_PIXEL_FORMATS: tuple[str, ...] = ("jpeg", "png")
+PIXEL_FORMATS: tuple[str, ...] = tuple(RAW_PIXEL_FORMATS) + ENCODED_PIXEL_FORMATS
+
+# Output modes: how frames reach the client. "inline" puts pixels in the frame reply.
+OUTPUT_MODES: tuple[str, ...] = ("inline",)
+
+# ARKit's 52 blendshape names, the order of a pose's `blendshapes` array.
+ARKIT_BLENDSHAPES: tuple[str, ...] = (
+    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight",
+    "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight",
+    "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight",
+    "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward",
+    "jawLeft", "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight",
+    "mouthFrownLeft", "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft",
+    "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight",
+    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
+    "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight", "tongueOut",
+)
+
+# Bounds on requested frame sizes (pixels per side).
+MIN_FRAME_SIDE = 16
+MAX_FRAME_SIDE = 2048
