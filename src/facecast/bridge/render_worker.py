@@ -1,0 +1,118 @@
+"""The render thread: takes batches from the scheduler, renders, encodes pixels, and hands
+results back to the I/O thread (which alone owns the ZeroMQ ROUTER socket)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from facecast.bridge.scheduler import Job, LatestWinsScheduler
+from facecast.bridge.sessions import Binding
+from facecast.bridge.stats import DaemonStats
+from facecast.inference.renderers.base import Renderer, RenderRequest
+from facecast.protocol import ErrorCode, ProtocolError, Pose, encode_pixels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PoseJob:
+    identity: bytes
+    binding: Binding
+    pose: Pose
+    t_receive: float
+
+
+@dataclass
+class RenderResult:
+    identity: bytes
+    job: PoseJob
+    data: bytes | None = None
+    error: ProtocolError | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class RenderWorker(threading.Thread):
+    def __init__(
+        self,
+        renderer: Renderer,
+        scheduler: LatestWinsScheduler,
+        stats: DaemonStats,
+        results: "queue.SimpleQueue[RenderResult]",
+        wake: Callable[[], None],
+    ) -> None:
+        super().__init__(name="facecast-render", daemon=True)
+        self.renderer = renderer
+        self.scheduler = scheduler
+        self.stats = stats
+        self.results = results
+        self.wake = wake  # tells the I/O thread that results are waiting
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.scheduler.close()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            batch = self.scheduler.next_batch(timeout_s=0.1)
+            if batch:
+                for result in self._render(batch):
+                    self.results.put(result)
+                self.wake()
+
+    def _render(self, batch: list[Job]) -> list[RenderResult]:
+        jobs: list[PoseJob] = [j.item for j in batch]
+        start = time.time()
+        try:
+            frames = self._frames(jobs)
+        except Exception as exc:  # a renderer bug must not kill the daemon: retry one by one
+            log.warning("render of a batch of %d failed (%s); retrying one by one", len(jobs), exc)
+            frames = []
+            for job in jobs:
+                try:
+                    frames.extend(self._frames([job]))
+                except Exception as one_exc:  # this pose alone fails: it gets an error reply
+                    log.exception("render failed for seq %d", job.pose.seq)
+                    frames.append(ProtocolError(ErrorCode.RENDER_FAILED, f"render failed: {one_exc}"))
+        end = time.time()
+        self.stats.batch_rendered(len(jobs), end - start)
+        results = []
+        for job, frame in zip(jobs, frames):
+            result = RenderResult(identity=job.identity, job=job)
+            result.timings = {
+                "client_send": job.pose.t_send,
+                "receive": job.t_receive,
+                "render_start": start,
+                "render_end": end,
+            }
+            if isinstance(frame, ProtocolError):
+                result.error = frame
+            else:
+                b = job.binding
+                try:
+                    result.data = encode_pixels(frame, b.pixel_format, b.jpeg_quality)
+                except ValueError as exc:
+                    result.error = ProtocolError(ErrorCode.RENDER_FAILED, str(exc))
+            results.append(result)
+        return results
+
+    def _frames(self, jobs: list[PoseJob]) -> list:
+        requests = [
+            RenderRequest(
+                character=j.binding.handle,
+                landmarks=j.pose.landmarks,
+                landmark_format=j.pose.landmark_format,
+                width=j.binding.width,
+                height=j.binding.height,
+            )
+            for j in jobs
+        ]
+        frames = self.renderer.render(requests)
+        if len(frames) != len(requests):
+            raise RuntimeError(f"renderer returned {len(frames)} frames for {len(requests)} requests")
+        return frames

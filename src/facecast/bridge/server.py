@@ -1,0 +1,352 @@
+"""The facecast daemon: a ZeroMQ ROUTER that turns pose messages into frame replies.
+
+One I/O thread owns the socket, decodes and validates every message, answers control
+messages at once, and hands poses to the latest-wins scheduler; one render thread renders
+batches and hands results back (see render_worker). Bad input of any kind gets an error
+reply with a code and a counter, and never disturbs another session.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from typing import Any
+
+import zmq
+
+from facecast import __version__
+from facecast.bridge.characters import CharacterStore, InvalidCharacterName, UnknownCharacter
+from facecast.bridge.endpoints import check_bind_endpoint
+from facecast.bridge.render_worker import PoseJob, RenderResult, RenderWorker
+from facecast.bridge.scheduler import LatestWinsScheduler
+from facecast.bridge.sessions import Binding, Session, SessionTable
+from facecast.bridge.stats import DaemonStats
+from facecast.config import AppConfig
+from facecast.inference.renderers.base import Renderer, create_renderer
+from facecast.protocol import (
+    LANDMARK_FORMATS,
+    OUTPUT_MODES,
+    PIXEL_FORMATS,
+    PROTOCOL_VERSION,
+    Bind,
+    Bound,
+    Bye,
+    CharacterList,
+    Characters,
+    DecodeError,
+    Error,
+    ErrorCode,
+    Frame,
+    Goodbye,
+    Hello,
+    Message,
+    Ping,
+    Pong,
+    Pose,
+    ProtocolError,
+    Stats,
+    StatsReport,
+    Welcome,
+    decode,
+    encode,
+)
+from facecast.protocol.formats import MAX_FRAME_SIDE, MIN_FRAME_SIDE
+
+log = logging.getLogger(__name__)
+
+REQUEST_TYPES = (Hello, Bind, Pose, Ping, Stats, Characters, Bye)
+_WAKE_ENDPOINT = "inproc://facecast-render-wake-{}"
+
+
+class Daemon:
+    """Serve until ``stop()`` (or SIGINT/SIGTERM when run in the main thread)."""
+
+    def __init__(self, config: AppConfig, store: CharacterStore, renderer: Renderer | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.renderer = renderer or create_renderer(config.render.renderer)
+        self.stats = DaemonStats()
+        self.sessions = SessionTable(config.server.max_sessions)
+        self.scheduler = LatestWinsScheduler(config.scheduler.max_batch, config.scheduler.max_wait_ms)
+        self._results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()
+        self._prepared: dict[str, tuple[Any, Any]] = {}  # character -> (renderer handle, neutral)
+        self._stop = threading.Event()
+        self._bound = threading.Event()
+        self.endpoint: str | None = None
+        self._ctx = zmq.Context()
+        self._router: zmq.Socket | None = None
+        self._thread: threading.Thread | None = None
+        self._startup_error: BaseException | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    def bind(self) -> str:
+        cfg = self.config.server
+        endpoint = check_bind_endpoint(cfg.bind)
+        router = self._ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.RCVHWM, cfg.rcv_hwm)
+        router.setsockopt(zmq.SNDHWM, cfg.snd_hwm)
+        router.setsockopt(zmq.MAXMSGSIZE, cfg.hard_max_message_bytes)
+        if endpoint.startswith("tcp://["):
+            router.setsockopt(zmq.IPV6, 1)
+        router.bind(endpoint)
+        self._router = router
+        self.endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        log.info("facecast daemon %s listening on %s (renderer %s, max_batch %d, max_wait %.1f ms)",
+                 __version__, self.endpoint, self.renderer.name, self.config.scheduler.max_batch,
+                 self.config.scheduler.max_wait_ms)
+        return self.endpoint
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def serve_forever(self, install_signal_handlers: bool = False) -> None:
+        if self._router is None:
+            self.bind()
+        if install_signal_handlers:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda signum, _frame: (log.info("signal %d: shutting down", signum), self.stop()))
+        wake_id = _WAKE_ENDPOINT.format(id(self))
+        wake_pull = self._ctx.socket(zmq.PULL)
+        wake_pull.setsockopt(zmq.LINGER, 0)
+        wake_pull.bind(wake_id)
+        wake_push = self._ctx.socket(zmq.PUSH)  # used only by the render thread after start
+        wake_push.setsockopt(zmq.LINGER, 0)
+        wake_push.setsockopt(zmq.SNDHWM, 1)
+        wake_push.connect(wake_id)
+
+        def wake() -> None:
+            try:
+                wake_push.send(b"", zmq.NOBLOCK)
+            except zmq.Again:  # a wake-up is already waiting; that one suffices
+                pass
+
+        worker = RenderWorker(self.renderer, self.scheduler, self.stats, self._results, wake)
+        worker.start()
+        self._bound.set()
+        try:
+            self._loop(wake_pull)
+        finally:
+            worker.stop()
+            worker.join(timeout=5.0)
+            for sock in (wake_push, wake_pull, self._router):
+                if sock is not None:
+                    sock.close(linger=0)
+            self._ctx.term()
+            self.renderer.close()
+            log.info("facecast daemon stopped; %s", self.stats.snapshot(len(self.sessions))["counters"])
+
+    def start_in_thread(self) -> str:
+        """Bind, serve in a background thread, and return the endpoint (for demo and tests)."""
+        endpoint = self.bind()
+
+        def run() -> None:
+            try:
+                self.serve_forever()
+            except BaseException as exc:  # reported to the starter, then re-raised in the thread
+                self._startup_error = exc
+                self._bound.set()
+                raise
+
+        self._thread = threading.Thread(target=run, name="facecast-daemon", daemon=True)
+        self._thread.start()
+        self._bound.wait(timeout=10.0)
+        if self._startup_error is not None:
+            raise RuntimeError("daemon failed to start") from self._startup_error
+        return endpoint
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ----------------------------------------------------------------- I/O loop
+    def _loop(self, wake_pull: zmq.Socket) -> None:
+        assert self._router is not None
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(wake_pull, zmq.POLLIN)
+        next_log = time.monotonic() + self.config.server.stats_interval_s
+        while not self._stop.is_set():
+            events = dict(poller.poll(100))
+            if wake_pull in events:
+                while True:
+                    try:
+                        wake_pull.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+            self._send_results()
+            if self._router in events:
+                for _ in range(256):  # bounded, so results are not starved by a flood
+                    try:
+                        frames = self._router.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._handle(frames)
+            now = time.monotonic()
+            if now >= next_log:
+                next_log = now + self.config.server.stats_interval_s
+                self._periodic()
+
+    def _periodic(self) -> None:
+        fps, lat = self.stats.interval()
+        if lat.get("count"):
+            log.info("%.1f fps, %d sessions, latency p50 %.1f ms p99 %.1f ms", fps, len(self.sessions),
+                     lat["p50_ms"], lat["p99_ms"])
+        for session in self.sessions.expired(self.config.server.session_timeout_s):
+            log.info("session %s timed out", session.id)
+            self._end_session(session)
+            self.stats.count("sessions_timed_out")
+
+    def _send(self, envelope: list[bytes], message: Message) -> None:
+        assert self._router is not None
+        try:
+            self._router.send_multipart([*envelope, encode(message)], zmq.NOBLOCK)
+        except zmq.Again:  # the peer's queue is full or it is gone: ROUTER would drop it too
+            self.stats.count("replies_dropped")
+
+    def _reply_error(self, envelope: list[bytes], err: ProtocolError, session: Session | None,
+                     seq: int | None = None, ref: str | None = None) -> None:
+        self.stats.error(err.code.name)
+        if session is not None:
+            session.counters["errors"] += 1
+        self._send(envelope, Error.from_exception(err, seq=seq, ref=ref))
+
+    def _send_results(self) -> None:
+        while True:
+            try:
+                result = self._results.get_nowait()
+            except queue.Empty:
+                return
+            self.scheduler.done(result.identity)
+            session = self.sessions.get(result.identity)
+            if session is None:
+                self.stats.count("frames_orphaned")
+                continue
+            pose = result.job.pose
+            if result.error is not None:
+                self._reply_error(session.envelope, result.error, session, seq=pose.seq, ref="pose")
+                continue
+            b = result.job.binding
+            result.timings["reply"] = time.time()
+            frame = Frame(seq=pose.seq, character=b.character, width=b.width, height=b.height,
+                          pixel_format=b.pixel_format, data=result.data or b"", timings=result.timings,
+                          superseded=session.superseded_since_frame)
+            session.superseded_since_frame = 0
+            session.counters["frames"] += 1
+            self._send(session.envelope, frame)
+            self.stats.frame_sent(result.timings)
+
+    # ----------------------------------------------------------------- messages
+    def _handle(self, frames: list[bytes]) -> None:
+        t_receive = time.time()
+        self.stats.count("messages")
+        if len(frames) < 2:
+            return
+        identity, envelope, payload = frames[0], frames[:-1], frames[-1]
+        session = self.sessions.get_or_create(identity, envelope)
+        if session is None:
+            self._reply_error(envelope, ProtocolError(ErrorCode.SESSION_LIMIT,
+                              f"the daemon already has {self.sessions.max_sessions} sessions"), None)
+            return
+        try:
+            msg = decode(payload, self.config.server.max_message_bytes)
+        except DecodeError as err:
+            self._reply_error(envelope, err, session, seq=err.seq, ref=err.msg_type)
+            return
+        if not isinstance(msg, REQUEST_TYPES):
+            self._reply_error(envelope, ProtocolError(ErrorCode.UNKNOWN_TYPE,
+                              f"{msg.TYPE!r} is sent by the daemon, not a request"), session, ref=msg.TYPE)
+            return
+        try:
+            self._dispatch(session, msg, t_receive)
+        except ProtocolError as err:
+            self._reply_error(envelope, err, session, seq=getattr(msg, "seq", None), ref=msg.TYPE)
+
+    def _dispatch(self, session: Session, msg: Message, t_receive: float) -> None:
+        env = session.envelope
+        if isinstance(msg, Pose):
+            self._on_pose(session, msg, t_receive)
+        elif isinstance(msg, Hello):
+            self._on_hello(session, msg)
+        elif isinstance(msg, Bind):
+            self._on_bind(session, msg)
+        elif isinstance(msg, Ping):
+            self._send(env, Pong(t_send=msg.t_send, t_server=time.time(), seq=msg.seq))
+        elif isinstance(msg, Stats):
+            self._send(env, StatsReport(daemon=self.stats.snapshot(len(self.sessions)), session=session.summary()))
+        elif isinstance(msg, Characters):
+            self._send(env, CharacterList(characters=self.store.names()))
+        elif isinstance(msg, Bye):
+            self._end_session(session)
+            self._send(env, Goodbye())
+
+    def _on_hello(self, session: Session, msg: Hello) -> None:
+        if PROTOCOL_VERSION not in msg.versions:
+            raise ProtocolError(ErrorCode.UNSUPPORTED_VERSION,
+                                f"client speaks {msg.versions}, daemon speaks [{PROTOCOL_VERSION}]")
+        session.client = msg.client
+        cfg = self.config
+        self._send(session.envelope, Welcome(
+            server=f"facecast/{__version__}",
+            version=PROTOCOL_VERSION,
+            session=session.id,
+            capabilities={
+                "renderer": self.renderer.name,
+                "inputs": ["landmarks"],
+                "landmark_formats": list(LANDMARK_FORMATS),
+                "pixel_formats": list(PIXEL_FORMATS),
+                "outputs": list(OUTPUT_MODES),
+            },
+            limits={
+                "max_message_bytes": cfg.server.max_message_bytes,
+                "max_batch": cfg.scheduler.max_batch,
+                "min_frame_side": MIN_FRAME_SIDE,
+                "max_frame_side": MAX_FRAME_SIDE,
+                "session_timeout_s": cfg.server.session_timeout_s,
+            },
+        ))
+
+    def _prepare(self, name: str) -> tuple[Any, Any]:
+        if name not in self._prepared:
+            try:
+                character = self.store.load(name)
+            except InvalidCharacterName as exc:
+                raise ProtocolError(ErrorCode.INVALID_FIELD, str(exc)) from None
+            except UnknownCharacter as exc:
+                raise ProtocolError(ErrorCode.UNKNOWN_CHARACTER, str(exc)) from None
+            self._prepared[name] = (self.renderer.prepare(character.assets()), character.neutral)
+            log.info("character %r loaded", name)
+        return self._prepared[name]
+
+    def _on_bind(self, session: Session, msg: Bind) -> None:
+        if msg.output not in OUTPUT_MODES:
+            raise ProtocolError(ErrorCode.UNSUPPORTED, f"output {msg.output!r} not offered; one of {list(OUTPUT_MODES)}")
+        handle, neutral = self._prepare(msg.character)
+        session.binding = Binding(character=msg.character, width=msg.width, height=msg.height,
+                                  pixel_format=msg.pixel_format, output=msg.output,
+                                  jpeg_quality=msg.jpeg_quality, handle=handle, neutral=neutral)
+        self.scheduler.register(session.identity)
+        self.stats.count("binds")
+        self._send(session.envelope, Bound(character=msg.character, width=msg.width, height=msg.height,
+                                           pixel_format=msg.pixel_format, output=msg.output, neutral=neutral))
+
+    def _on_pose(self, session: Session, msg: Pose, t_receive: float) -> None:
+        if session.binding is None:
+            raise ProtocolError(ErrorCode.NOT_BOUND, "send bind before pose")
+        if msg.landmarks is None:
+            raise ProtocolError(ErrorCode.UNSUPPORTED,
+                                "blendshape input is not offered by this daemon yet; send landmarks")
+        self.stats.count("poses")
+        session.counters["poses"] += 1
+        old = self.scheduler.submit(session.identity, PoseJob(session.identity, session.binding, msg, t_receive))
+        if old is not None:
+            self.stats.count("superseded")
+            session.counters["superseded"] += 1
+            session.superseded_since_frame += 1
+
+    def _end_session(self, session: Session) -> None:
+        self.scheduler.forget(session.identity)
+        self.sessions.remove(session.identity)

@@ -1,0 +1,181 @@
+"""The `facecast` command line: a thin layer over config, daemon, store and demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from facecast import __version__
+from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
+
+log = logging.getLogger("facecast.cli")
+
+
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="character store directory (default: the user data dir)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facecast", description="Real-time talking-head avatar backend.")
+    parser.add_argument("--version", action="version", version=f"facecast {__version__}")
+    parser.add_argument("--config", help="TOML config file ([server], [scheduler], [render], [store], [demo])")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config value (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the daemon")
+    p.add_argument("--bind", help="endpoint, e.g. tcp://127.0.0.1:5555 (port 0: a free one) or ipc:///tmp/fc.sock")
+    p.add_argument("--renderer", help="warp (default) or copy")
+    p.add_argument("--max-batch", type=int)
+    p.add_argument("--max-wait-ms", type=float)
+    p.add_argument("--ready-file", help="write the bound endpoint to this file once listening")
+    _add_store(p)
+
+    p = sub.add_parser("demo", help="animate a character through the real daemon into a video")
+    p.add_argument("--character", help="enrolled character (default: the built-in one)")
+    p.add_argument("--video", type=Path, help="drive the character from this video's landmarks")
+    p.add_argument("--out", help="output directory (default demo_out)")
+    p.add_argument("--seconds", type=float, help="length of the procedural performance")
+    p.add_argument("--size", type=int, help="output frame side in pixels (default 256)")
+    p.add_argument("--connect", help="use a running daemon at this endpoint instead of starting one")
+    _add_store(p)
+
+    p = sub.add_parser("enroll", help="create a character from photos or a short video")
+    p.add_argument("name")
+    p.add_argument("sources", nargs="+", type=Path, help="images (first = reference) or videos")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--shots", type=int, default=8, help="frames taken from each video (default 8)")
+    _add_store(p)
+
+    p = sub.add_parser("characters", help="list enrolled characters")
+    _add_store(p)
+
+    p = sub.add_parser("bench", help="benchmarks (print figures)")
+    bench = p.add_subparsers(dest="bench", required=True)
+    b = bench.add_parser("bridge", help="daemon round trip vs a raw ZeroMQ echo of the same bytes")
+    b.add_argument("--frames", type=int, default=500)
+    b.add_argument("--size", type=int, default=256)
+    b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    b = bench.add_parser("warp", help="warp renderer frames/s at 256/512, batch 1/8")
+    b.add_argument("--seconds", type=float, default=2.0)
+    b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> AppConfig:
+    overrides: dict[str, dict[str, Any]] = parse_set_flags(args.set)
+
+    def put(section: str, key: str, value: Any) -> None:
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+
+    put("store", "root", getattr(args, "store", None))
+    if args.command == "serve":
+        put("server", "bind", args.bind)
+        put("render", "renderer", args.renderer)
+        put("scheduler", "max_batch", args.max_batch)
+        put("scheduler", "max_wait_ms", args.max_wait_ms)
+    elif args.command == "demo":
+        put("demo", "out_dir", args.out)
+        put("demo", "seconds", args.seconds)
+        put("demo", "size", args.size)
+    return load_config(args.config, overrides)
+
+
+def _cmd_serve(cfg: AppConfig, args: argparse.Namespace) -> int:
+    from facecast.bridge.characters import CharacterStore
+    from facecast.bridge.server import Daemon
+    from facecast.tracker.model_files import ModelFileMissing
+
+    store = CharacterStore(cfg.store.root or None)
+    try:
+        store.ensure_default()
+    except ModelFileMissing as exc:
+        log.warning("built-in character 'default' unavailable: %s", exc)
+    daemon = Daemon(cfg, store)
+    endpoint = daemon.bind()
+    if args.ready_file:
+        tmp = Path(args.ready_file + ".tmp")
+        tmp.write_text(endpoint)
+        tmp.replace(args.ready_file)
+    daemon.serve_forever(install_signal_handlers=True)
+    return 0
+
+
+def _cmd_demo(cfg: AppConfig, args: argparse.Namespace) -> int:
+    from facecast.demo import run_demo
+
+    result = run_demo(cfg, character=args.character, video=args.video, connect=args.connect)
+    log.info("demo: %d frames through the daemon at %.1f fps; latency p50 %.1f ms, p99 %.1f ms; %d superseded",
+             result.frames, result.fps, result.latency_p50_ms, result.latency_p99_ms, result.superseded)
+    log.info("video: %s", result.video)
+    log.info("contact sheet: %s", result.contact_sheet)
+    return 0
+
+
+def _cmd_enroll(cfg: AppConfig, args: argparse.Namespace) -> int:
+    from facecast.bridge.characters import CharacterStore
+
+    store = CharacterStore(cfg.store.root or None)
+    char = store.enroll(args.name, args.sources, overwrite=args.overwrite, video_shots=args.shots)
+    log.info("enrolled %r with %d shot(s) in %s", char.name, char.num_shots, char.path)
+    return 0
+
+
+def _cmd_characters(cfg: AppConfig, args: argparse.Namespace) -> int:
+    from facecast.bridge.characters import CharacterStore
+
+    store = CharacterStore(cfg.store.root or None)
+    names = store.names()
+    log.info("%d character(s) in %s", len(names), store.root)
+    for name in names:
+        sys.stdout.write(name + "\n")
+    return 0
+
+
+def _cmd_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
+    if args.bench == "bridge":
+        from facecast.bench.bridge import bench_bridge, format_bridge
+
+        rows = bench_bridge(cfg, frames=args.frames, size=args.size)
+        text = format_bridge(rows)
+    else:
+        from facecast.bench.warp import bench_warp_default, format_warp
+
+        rows = bench_warp_default(cfg, seconds=args.seconds)
+        text = format_warp(rows)
+    sys.stdout.write(text + "\n")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+_COMMANDS = {"serve": _cmd_serve, "demo": _cmd_demo, "enroll": _cmd_enroll,
+             "characters": _cmd_characters, "bench": _cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        cfg = _config(args)
+        return _COMMANDS[args.command](cfg, args)
+    except (ConfigError, ValueError, LookupError, OSError) as exc:
+        # Our own errors carry a full sentence; show it without a traceback.
+        log.error("%s", exc)
+        if args.verbose:
+            log.exception("details")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Python client for the facecast daemon.
+
+    from facecast.client import Client
+    with Client("tcp://127.0.0.1:5555") as c:
+        bound = c.bind("default", width=256, height=256)
+        frame = c.render(bound.neutral)            # one pose, wait for its frame
+        print(frame.image.shape, frame.latency_ms)
+
+For throughput, pipeline: ``send_pose`` returns at once with the pose's seq; ``recv_frame``
+returns frames as they come. The daemon is latest-wins: a frame for seq N means every
+earlier pose still outstanding was superseded (dropped) and will get no frame.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zmq
+
+from facecast import __version__
+from facecast.protocol import (
+    Bind,
+    Bound,
+    Bye,
+    CharacterList,
+    Characters,
+    Error,
+    Frame,
+    Hello,
+    Message,
+    Ping,
+    Pong,
+    Pose,
+    Stats,
+    StatsReport,
+    Welcome,
+    decode,
+    decode_pixels,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+
+class FacecastError(RuntimeError):
+    """The daemon answered with an error reply."""
+
+    def __init__(self, error: Error) -> None:
+        super().__init__(f"{error.name} ({error.code}): {error.message}")
+        self.code = error.code
+        self.name = error.name
+        self.seq = error.seq
+        self.ref = error.ref
+
+
+class ClientTimeout(TimeoutError):
+    """No reply within the client's timeout (is the daemon running at that endpoint?)."""
+
+
+@dataclass
+class ReceivedFrame:
+    seq: int
+    image: np.ndarray  # H x W x C uint8, channels as the bound pixel format (jpeg -> RGB)
+    message: Frame
+    received: float  # client clock when it arrived
+
+    @property
+    def latency_ms(self) -> float:
+        """Client send -> client receive (the full round trip)."""
+        return (self.received - self.message.timings.get("client_send", self.received)) * 1000.0
+
+
+class Client:
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", timeout_s: float = 10.0,
+                 name: str = f"facecast-python/{__version__}", context: zmq.Context | None = None) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self.name = name
+        self._ctx = context or zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.RCVHWM, 1000)
+        self._sock.setsockopt(zmq.SNDHWM, 1000)
+        self._sock.connect(endpoint)
+        self._seq = 0
+        self._inbox: collections.deque[Message] = collections.deque()
+        self.binding: Bound | None = None
+        self.welcome: Welcome | None = None
+
+    # ------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def send(self, message: Message) -> None:
+        self._sock.send(encode(message))
+
+    def send_raw(self, payload: bytes) -> None:
+        """Send bytes as they are (for tests of the daemon's input checks)."""
+        self._sock.send(payload)
+
+    def recv(self, timeout_s: float | None = None) -> Message:
+        """The next message from the daemon (buffered ones first)."""
+        if self._inbox:
+            return self._inbox.popleft()
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        if not self._sock.poll(int(timeout * 1000)):
+            raise ClientTimeout(f"no reply from {self.endpoint} within {timeout:.1f} s")
+        return decode(self._sock.recv(), max_bytes=1 << 30)
+
+    def _request(self, message: Message, reply_type: type[Message]) -> Any:
+        self.send(message)
+        deadline = time.monotonic() + self.timeout_s
+        skipped: list[Message] = []
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ClientTimeout(f"no {reply_type.TYPE} from {self.endpoint} within {self.timeout_s:.1f} s")
+                reply = self._recv_socket(remaining)
+                if isinstance(reply, reply_type):
+                    return reply
+                if isinstance(reply, Error) and reply.ref == message.TYPE:
+                    raise FacecastError(reply)
+                skipped.append(reply)  # a frame or error for a pose in flight: keep it
+        finally:
+            self._inbox.extend(skipped)
+
+    def _recv_socket(self, timeout_s: float) -> Message:
+        if not self._sock.poll(int(timeout_s * 1000)):
+            raise ClientTimeout(f"no reply from {self.endpoint} within {timeout_s:.1f} s")
+        return decode(self._sock.recv(), max_bytes=1 << 30)
+
+    # ------------------------------------------------------------ requests
+    def hello(self) -> Welcome:
+        self.welcome = self._request(Hello(client=self.name), Welcome)
+        return self.welcome
+
+    def bind(self, character: str = "default", width: int = 256, height: int = 256,
+             pixel_format: str = "rgba8", output: str = "inline", jpeg_quality: int = 90) -> Bound:
+        self.binding = self._request(Bind(character=character, width=width, height=height,
+                                          pixel_format=pixel_format, output=output,
+                                          jpeg_quality=jpeg_quality), Bound)
+        return self.binding
+
+    def ping(self) -> Pong:
+        return self._request(Ping(t_send=time.time()), Pong)
+
+    def stats(self) -> StatsReport:
+        return self._request(Stats(), StatsReport)
+
+    def characters(self) -> list[str]:
+        return self._request(Characters(), CharacterList).characters
+
+    def bye(self) -> None:
+        from facecast.protocol import Goodbye
+
+        self._request(Bye(), Goodbye)
+
+    # ------------------------------------------------------------ poses and frames
+    def send_pose(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478", seq: int | None = None) -> int:
+        """Send one pose without waiting; returns its seq."""
+        if seq is None:
+            self._seq += 1
+            seq = self._seq
+        self.send(Pose(seq=seq, t_send=time.time(), landmarks=np.asarray(landmarks, np.float32),
+                       landmark_format=landmark_format))
+        return seq
+
+    def recv_frame(self, timeout_s: float | None = None) -> ReceivedFrame:
+        """The next frame; an error reply raises FacecastError; other messages are skipped."""
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.recv(max(0.0, deadline - time.monotonic()))
+            if isinstance(msg, Frame):
+                image = decode_pixels(msg.data, msg.pixel_format, msg.width, msg.height)
+                return ReceivedFrame(seq=msg.seq, image=image, message=msg, received=time.time())
+            if isinstance(msg, Error):
+                raise FacecastError(msg)
+            log.debug("skipping %s while waiting for a frame", msg.TYPE)
+
+    def render(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478") -> ReceivedFrame:
+        """Send one pose and wait for its own frame."""
+        seq = self.send_pose(landmarks, landmark_format)
+        while True:
+            frame = self.recv_frame()
+            if frame.seq == seq:
+                return frame

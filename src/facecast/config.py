@@ -1,0 +1,133 @@
+"""Configuration: one frozen dataclass per part, composed into AppConfig.
+
+Each knob is defined exactly once, here. Values come from the defaults below, then a
+TOML file (``--config FILE``; sections named like the AppConfig fields), then CLI flags.
+Defaults do no I/O: paths that depend on the user (the character store) are resolved
+where they are used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    bind: str = "tcp://127.0.0.1:5555"  # tcp://HOST:PORT or ipc://PATH; loopback only for now
+    max_message_bytes: int = 4 << 20  # larger messages get a TOO_LARGE error reply
+    hard_max_message_bytes: int = 64 << 20  # ZMQ_MAXMSGSIZE: larger ones drop the connection
+    rcv_hwm: int = 1000  # ZeroMQ high-water marks (messages), so nothing queues without bound
+    snd_hwm: int = 1000
+    max_sessions: int = 256
+    session_timeout_s: float = 60.0  # sessions silent this long are reclaimed
+    stats_interval_s: float = 5.0  # how often fps and latency percentiles are logged
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    max_batch: int = 8  # poses rendered together, across sessions and characters
+    max_wait_ms: float = 2.0  # how long a first pose waits for others to fill a batch
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    renderer: str = "warp"  # warp | copy (copy: a fixed frame, for transport benchmarks)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    root: str = ""  # character store directory; "" = the user data dir (facecast/characters)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    seconds: float = 6.0
+    fps: float = 25.0
+    size: int = 256
+    out_dir: str = "demo_out"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown knob or gives a value of the wrong type."""
+
+
+def _coerce(section: str, key: str, current: Any, value: Any) -> Any:
+    target = type(current)
+    if isinstance(value, str) and target is not str:
+        try:
+            value = {"true": True, "false": False}[value.lower()] if target is bool else target(value)
+        except (KeyError, ValueError):
+            raise ConfigError(f"{section}.{key}: cannot read {value!r} as {target.__name__}") from None
+    if target is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, target) or (target is int and isinstance(value, bool)):
+        raise ConfigError(f"{section}.{key}: expected {target.__name__}, got {type(value).__name__}")
+    return value
+
+
+def with_overrides(cfg: AppConfig, overrides: Mapping[str, Mapping[str, Any]]) -> AppConfig:
+    """Return ``cfg`` with ``{section: {key: value}}`` applied; unknown names raise ConfigError."""
+    sections = {f.name for f in dataclasses.fields(cfg)}
+    updates: dict[str, Any] = {}
+    for section, values in overrides.items():
+        if section not in sections:
+            raise ConfigError(f"unknown config section [{section}]; known: {sorted(sections)}")
+        sub = getattr(cfg, section)
+        known = {f.name for f in dataclasses.fields(sub)}
+        changes = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"unknown config key {section}.{key}; known: {sorted(known)}")
+            if value is None:
+                continue
+            changes[key] = _coerce(section, key, getattr(sub, key), value)
+        updates[section] = dataclasses.replace(sub, **changes)
+    return dataclasses.replace(cfg, **updates)
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> AppConfig:
+    """Defaults, then the TOML file at ``path`` (if given), then ``overrides``."""
+    cfg = AppConfig()
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        if not all(isinstance(v, dict) for v in data.values()):
+            raise ConfigError(f"config file {path}: every top-level entry must be a [section]")
+        cfg = with_overrides(cfg, data)
+    if overrides:
+        cfg = with_overrides(cfg, overrides)
+    return cfg
+
+
+def parse_set_flags(items: list[str]) -> dict[str, dict[str, str]]:
+    """``["server.bind=ipc:///tmp/x", ...]`` -> ``{"server": {"bind": "ipc:///tmp/x"}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        section, dot, key = name.partition(".")
+        if not sep or not dot:
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        out.setdefault(section, {})[key] = value
+    return out
