@@ -22,13 +22,14 @@ def _add_store(p: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facecast", description="Real-time talking-head avatar backend.")
     parser.add_argument("--version", action="version", version=f"facecast {__version__}")
-    parser.add_argument("--config", help="TOML config file ([server], [scheduler], [render], [store], [demo])")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one config value (repeatable)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="TOML config file ([server], [scheduler], [render], [store], [demo])")
+    common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config value (repeatable), e.g. --set scheduler.max_batch=16")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="run the daemon")
+    p = sub.add_parser("serve", parents=[common], help="run the daemon")
     p.add_argument("--bind", help="endpoint, e.g. tcp://127.0.0.1:5555 (port 0: a free one) or ipc:///tmp/fc.sock")
     p.add_argument("--renderer", help="warp (default) or copy")
     p.add_argument("--max-batch", type=int)
@@ -36,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ready-file", help="write the bound endpoint to this file once listening")
     _add_store(p)
 
-    p = sub.add_parser("demo", help="animate a character through the real daemon into a video")
+    p = sub.add_parser("demo", parents=[common], help="animate a character through the real daemon into a video")
     p.add_argument("--character", help="enrolled character (default: the built-in one)")
     p.add_argument("--video", type=Path, help="drive the character from this video's landmarks")
     p.add_argument("--out", help="output directory (default demo_out)")
@@ -45,23 +46,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--connect", help="use a running daemon at this endpoint instead of starting one")
     _add_store(p)
 
-    p = sub.add_parser("enroll", help="create a character from photos or a short video")
+    p = sub.add_parser("enroll", parents=[common], help="create a character from photos or a short video")
     p.add_argument("name")
     p.add_argument("sources", nargs="+", type=Path, help="images (first = reference) or videos")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--shots", type=int, default=8, help="frames taken from each video (default 8)")
     _add_store(p)
 
-    p = sub.add_parser("characters", help="list enrolled characters")
+    p = sub.add_parser("characters", parents=[common], help="list enrolled characters")
     _add_store(p)
 
     p = sub.add_parser("bench", help="benchmarks (print figures)")
     bench = p.add_subparsers(dest="bench", required=True)
-    b = bench.add_parser("bridge", help="daemon round trip vs a raw ZeroMQ echo of the same bytes")
+    b = bench.add_parser("bridge", parents=[common], help="daemon round trip vs a raw ZeroMQ echo of the same bytes")
     b.add_argument("--frames", type=int, default=500)
     b.add_argument("--size", type=int, default=256)
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    b = bench.add_parser("warp", help="warp renderer frames/s at 256/512, batch 1/8")
+    b = bench.add_parser("warp", parents=[common], help="warp renderer frames/s at 256/512, batch 1/8")
     b.add_argument("--seconds", type=float, default=2.0)
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     return parser

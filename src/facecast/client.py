@@ -171,8 +171,8 @@ class Client:
     def send_pose(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478", seq: int | None = None) -> int:
         """Send one pose without waiting; returns its seq."""
         if seq is None:
-            self._seq += 1
-            seq = self._seq
+            seq = self._seq + 1
+        self._seq = max(self._seq, seq)
         self.send(Pose(seq=seq, t_send=time.time(), landmarks=np.asarray(landmarks, np.float32),
                        landmark_format=landmark_format))
         return seq
