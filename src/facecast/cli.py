@@ -61,9 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     b = bench.add_parser("bridge", parents=[common], help="daemon round trip vs a raw ZeroMQ echo of the same bytes")
     b.add_argument("--frames", type=int, default=500)
     b.add_argument("--size", type=int, default=256)
+    _add_store(b)
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     b = bench.add_parser("warp", parents=[common], help="warp renderer frames/s at 256/512, batch 1/8")
     b.add_argument("--seconds", type=float, default=2.0)
+    _add_store(b)
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     return parser
 
@@ -146,10 +148,10 @@ def _cmd_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
         rows = bench_bridge(cfg, frames=args.frames, size=args.size)
         text = format_bridge(rows)
     else:
-        from facecast.bench.warp import bench_warp_default, format_warp
+        from facecast.bench.render import bench_renderer, format_render
 
-        rows = bench_warp_default(cfg, seconds=args.seconds)
-        text = format_warp(rows)
+        rows = bench_renderer(cfg, "warp", seconds=args.seconds)
+        text = format_render(rows)
     sys.stdout.write(text + "\n")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

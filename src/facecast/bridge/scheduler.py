@@ -5,7 +5,8 @@ A pose that arrives while another of the same session is pending replaces it (th
 one is superseded: dropped and counted), so a client sending faster than frames render
 never builds a queue. The render thread takes up to ``max_batch`` pending poses of
 different sessions, waiting at most ``max_wait_ms`` after the first one for others —
-and not at all when every session that could still send is already in the batch.
+and not at all when no other *active* session (one that sent a pose within the last
+``active_window_s``) could still add one, so idle sessions cost a lone stream nothing.
 """
 
 from __future__ import annotations
@@ -24,25 +25,22 @@ class Job:
 
 
 class LatestWinsScheduler:
-    def __init__(self, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(self, max_batch: int, max_wait_ms: float, active_window_s: float = 1.0) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.max_batch = max_batch
         self.max_wait_s = max(0.0, max_wait_ms) / 1000.0
+        self.active_window_s = active_window_s
         self._cond = threading.Condition()
         self._pending: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
         self._in_flight: set[Hashable] = set()
-        self._known: set[Hashable] = set()
+        self._last_submit: dict[Hashable, float] = {}
         self._closed = False
-
-    def register(self, key: Hashable) -> None:
-        with self._cond:
-            self._known.add(key)
 
     def submit(self, key: Hashable, item: Any) -> Any | None:
         """Queue ``item`` for ``key``; returns the superseded item, if one was pending."""
         with self._cond:
-            self._known.add(key)
+            self._last_submit[key] = time.monotonic()
             old = self._pending.pop(key, None)
             self._pending[key] = item  # (re)inserted at the end: FIFO across sessions
             self._cond.notify()
@@ -50,6 +48,12 @@ class LatestWinsScheduler:
 
     def _ready_keys(self) -> list[Hashable]:
         return [k for k in self._pending if k not in self._in_flight]
+
+    def _could_still_come(self, ready: list[Hashable]) -> int:
+        """Active sessions that are neither in flight nor already ready."""
+        cutoff = time.monotonic() - self.active_window_s
+        busy = self._in_flight.union(ready)
+        return sum(1 for k, t in self._last_submit.items() if t >= cutoff and k not in busy)
 
     def next_batch(self, timeout_s: float = 0.1) -> list[Job]:
         """Block up to ``timeout_s`` for work; return a batch (possibly empty)."""
@@ -61,7 +65,7 @@ class LatestWinsScheduler:
             deadline = time.monotonic() + self.max_wait_s
             while True:
                 ready = self._ready_keys()
-                could_still_come = len(self._known) - len(self._in_flight) - len(ready)
+                could_still_come = self._could_still_come(ready)
                 remaining = deadline - time.monotonic()
                 if len(ready) >= self.max_batch or could_still_come <= 0 or remaining <= 0:
                     break
@@ -84,7 +88,7 @@ class LatestWinsScheduler:
     def forget(self, key: Hashable) -> Any | None:
         """Session gone: drop its pending pose (returned) and stop counting it."""
         with self._cond:
-            self._known.discard(key)
+            self._last_submit.pop(key, None)
             return self._pending.pop(key, None)
 
     def close(self) -> None:

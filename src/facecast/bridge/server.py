@@ -328,7 +328,6 @@ class Daemon:
         session.binding = Binding(character=msg.character, width=msg.width, height=msg.height,
                                   pixel_format=msg.pixel_format, output=msg.output,
                                   jpeg_quality=msg.jpeg_quality, handle=handle, neutral=neutral)
-        self.scheduler.register(session.identity)
         self.stats.count("binds")
         self._send(session.envelope, Bound(character=msg.character, width=msg.width, height=msg.height,
                                            pixel_format=msg.pixel_format, output=msg.output, neutral=neutral))

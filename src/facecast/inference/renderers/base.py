@@ -7,10 +7,10 @@ Contract:
 - ``prepare(assets)`` is called once per character (at load), may be slow, and returns an
   opaque handle that ``render`` receives back inside each request. It must not be called
   per frame.
-- ``render(batch)`` returns one ``H x W x 4`` uint8 RGBA frame per request, in order.
-  It must not keep references to the returned arrays and must not raise for a single bad
-  request when others are fine: it raises ``RenderError`` for the whole batch only when it
-  cannot render at all.
+- ``render(batch)`` returns one ``H x W x 4`` uint8 RGBA frame per request, in order,
+  and keeps no reference to the returned arrays. It may raise (``ValueError`` for a bad
+  request, ``RenderError`` when it cannot render at all); the daemon then retries the
+  batch's requests one by one, so only the poses that fail alone get error replies.
 - Landmarks are ``N x 3`` float32, x and y normalized to ``[0, 1]`` over the character's
   reference image (x right, y down), z in MediaPipe's convention (same scale as x,
   smaller is nearer the camera).

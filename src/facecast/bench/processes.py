@@ -1,0 +1,43 @@
+"""Start benchmark servers as their own processes (so the measuring client does not share
+their interpreter lock) and wait until they listen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+class ServerProcess:
+    def __init__(self, args: list[str], timeout_s: float = 60.0) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="facecast-bench-")
+        ready = Path(self._dir.name) / "ready"
+        self.log_path = Path(self._dir.name) / "log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, *args, "--ready-file", str(ready)],
+                                         stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while not ready.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"benchmark server {args} did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.05)
+        self.endpoint = ready.read_text().strip()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._dir.cleanup()
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
