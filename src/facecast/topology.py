@@ -1,6 +1,6 @@
 """Landmark layouts: MediaPipe FaceMesh (478 points) and iBUG-68.
 
-A leaf module (imports nothing from facecast, never imports mediapipe): the index tables
+A leaf module (imports only facecast.protocol, never mediapipe): the index tables
 below were derived once from MediaPipe's ``FaceLandmarksConnections`` edge lists (each
 edge list turned into an ordered polyline) and are stored as plain tuples.
 
@@ -16,6 +16,8 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+
+from facecast.protocol.formats import LANDMARK_FORMATS
 
 __all__ = [
     "Part",
@@ -176,7 +178,8 @@ _IB_PARTS: tuple[Part, ...] = (
     Part("inner_lips", IB_INNER_LIPS, True),
 )
 
-FORMATS: dict[str, int] = {"mediapipe478": 478, "ibug68": 68}
+# Point counts per format, from the protocol's single definition of the formats.
+FORMATS: dict[str, int] = {name: shape[0] for name, shape in LANDMARK_FORMATS.items()}
 _PARTS: dict[str, tuple[Part, ...]] = {"mediapipe478": _MP_PARTS, "ibug68": _IB_PARTS}
 
 

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import zmq
 
+from facecast.bridge.server import Daemon
 from facecast.client import Client, FacecastError
+from facecast.config import AppConfig, ServerConfig
+from facecast.inference.renderers.copy import CopyRenderer
 from facecast.protocol import Bind, Error, Frame, Hello, Pose, TIMING_KEYS, decode, encode
 from facecast.tracker.procedural import procedural_performance
 
@@ -247,3 +250,52 @@ def test_control_messages(daemon, full_store):
         with pytest.raises(FacecastError) as info:
             client.render(bound.neutral)  # the session is gone: a new one, unbound
         assert info.value.code == 200
+
+
+def test_broken_character_on_disk_is_an_internal_error_not_a_crash(full_store, tmp_path):
+    import shutil
+
+    from tests.integration.daemon_process import start_daemon
+
+    store = tmp_path / "store"
+    shutil.copytree(full_store.root / "default", store / "default")
+    (store / "broken").mkdir()
+    (store / "broken" / "manifest.json").write_text("{not json")
+    d = start_daemon(tmp_path, store)
+    try:
+        with Client(d.endpoint) as client:
+            with pytest.raises(FacecastError) as info:
+                client.bind("broken")
+            assert info.value.code == 501 and info.value.name == "INTERNAL"
+            bound = client.bind("default")
+            assert client.render(bound.neutral).image.shape == (256, 256, 4)
+            assert client.stats().daemon["errors"]["INTERNAL"] == 1
+    finally:
+        assert d.stop() == 0
+
+
+class _SlowCopy(CopyRenderer):
+    """The copy renderer, slowed down so a render is surely in flight when bye arrives."""
+
+    def render(self, batch):
+        time.sleep(0.5)
+        return super().render(batch)
+
+
+def test_frames_for_an_ended_session_do_not_reach_its_successor(full_store):
+    daemon = Daemon(AppConfig(server=ServerConfig(bind="tcp://127.0.0.1:0")), full_store, renderer=_SlowCopy())
+    endpoint = daemon.start_in_thread()
+    try:
+        with Client(endpoint) as client:
+            bound = client.bind("default")
+            client.send_pose(bound.neutral, seq=7)
+            time.sleep(0.1)  # seq 7 is rendering now
+            client.bye()
+            client.bind("mona_lisa", width=64, height=64)
+            frame = client.render(client.binding.neutral)  # seq 8
+            assert frame.seq == 8 and frame.message.character == "mona_lisa"
+            assert not any(m.TYPE == "frame" for m in client._inbox), "the old session's frame leaked"
+            assert client.stats().daemon["counters"]["frames_orphaned"] == 1
+    finally:
+        daemon.stop()
+        daemon.join(10)

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class PoseJob:
     identity: bytes
+    session_id: str  # a frame rendered for an ended session never reaches its successor
     binding: Binding
     pose: Pose
     t_receive: float

@@ -90,6 +90,7 @@ class Daemon:
         router.setsockopt(zmq.RCVHWM, cfg.rcv_hwm)
         router.setsockopt(zmq.SNDHWM, cfg.snd_hwm)
         router.setsockopt(zmq.MAXMSGSIZE, cfg.hard_max_message_bytes)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # so replies that cannot be delivered are counted
         if endpoint.startswith("tcp://["):
             router.setsockopt(zmq.IPV6, 1)
         router.bind(endpoint)
@@ -204,8 +205,12 @@ class Daemon:
         assert self._router is not None
         try:
             self._router.send_multipart([*envelope, encode(message)], zmq.NOBLOCK)
-        except zmq.Again:  # the peer's queue is full or it is gone: ROUTER would drop it too
-            self.stats.count("replies_dropped")
+        except zmq.Again:  # the peer is not reading: its queue is at the high-water mark
+            self.stats.count("replies_dropped_full")
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EHOSTUNREACH:
+                raise
+            self.stats.count("replies_dropped_gone")  # the peer disconnected
 
     def _reply_error(self, envelope: list[bytes], err: ProtocolError, session: Session | None,
                      seq: int | None = None, ref: str | None = None) -> None:
@@ -222,7 +227,7 @@ class Daemon:
                 return
             self.scheduler.done(result.identity)
             session = self.sessions.get(result.identity)
-            if session is None:
+            if session is None or session.id != result.job.session_id:
                 self.stats.count("frames_orphaned")
                 continue
             pose = result.job.pose
@@ -264,6 +269,10 @@ class Daemon:
             self._dispatch(session, msg, t_receive)
         except ProtocolError as err:
             self._reply_error(envelope, err, session, seq=getattr(msg, "seq", None), ref=msg.TYPE)
+        except Exception as exc:  # a bug or an unreadable file must not stop the daemon
+            log.exception("internal error handling %s", msg.TYPE)
+            self._reply_error(envelope, ProtocolError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"), session,
+                              seq=getattr(msg, "seq", None), ref=msg.TYPE)
 
     def _dispatch(self, session: Session, msg: Message, t_receive: float) -> None:
         env = session.envelope
@@ -340,7 +349,8 @@ class Daemon:
                                 "blendshape input is not offered by this daemon yet; send landmarks")
         self.stats.count("poses")
         session.counters["poses"] += 1
-        old = self.scheduler.submit(session.identity, PoseJob(session.identity, session.binding, msg, t_receive))
+        old = self.scheduler.submit(session.identity,
+                                    PoseJob(session.identity, session.id, session.binding, msg, t_receive))
         if old is not None:
             self.stats.count("superseded")
             session.counters["superseded"] += 1

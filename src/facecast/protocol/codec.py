@@ -7,6 +7,7 @@ from typing import Any
 import msgpack
 
 from facecast.protocol.errors import ErrorCode, ProtocolError
+from facecast.protocol.fields import MAX_STRING
 from facecast.protocol.formats import PROTOCOL_VERSION, SUPPORTED_VERSIONS
 from facecast.protocol.messages import _TYPES, Message
 
@@ -52,8 +53,9 @@ def decode(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
     try:
         obj = _unpack_map(raw, max_bytes)
         t, s = obj.get("type"), obj.get("seq")
-        msg_type = t if isinstance(t, str) else None
-        seq = s if isinstance(s, int) and not isinstance(s, bool) and s >= 0 else None
+        # only a type and seq that an error reply can carry back (read_str's and read_int's limits)
+        msg_type = t if isinstance(t, str) and len(t) <= MAX_STRING else None
+        seq = s if isinstance(s, int) and not isinstance(s, bool) and 0 <= s < (1 << 63) else None
         version = obj.get("v")
         if not isinstance(version, int) or isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
             raise ProtocolError(

@@ -214,7 +214,7 @@ class Pose(Message):
         if has_lm:
             wire = d["landmarks"]
             fmt = wire.get("format") if isinstance(wire, dict) else None
-            if fmt not in LANDMARK_FORMATS:
+            if not isinstance(fmt, str) or fmt not in LANDMARK_FORMATS:  # a list/map would be unhashable
                 raise ProtocolError(
                     ErrorCode.BAD_ARRAY, f"landmarks.format {fmt!r} unknown; one of {list(LANDMARK_FORMATS)}"
                 )
