@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from facecast import __version__
+from facecast.bridge.sinks import SinkError
 from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
 
 log = logging.getLogger("facecast.cli")
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--renderer", help="warp (default) or copy")
     p.add_argument("--max-batch", type=int)
     p.add_argument("--max-wait-ms", type=float)
+    p.add_argument("--sink", action="append", choices=["virtualcam", "overlay", "mjpeg"],
+                   help="also send frames to a virtual camera, the OBS overlay page or an MJPEG stream (repeatable)")
     p.add_argument("--ready-file", help="write the bound endpoint to this file once listening")
     _add_store(p)
 
@@ -83,6 +86,8 @@ def _config(args: argparse.Namespace) -> AppConfig:
         put("render", "renderer", args.renderer)
         put("scheduler", "max_batch", args.max_batch)
         put("scheduler", "max_wait_ms", args.max_wait_ms)
+        if args.sink:
+            put("sinks", "enabled", tuple(dict.fromkeys(args.sink)))
     elif args.command == "demo":
         put("demo", "out_dir", args.out)
         put("demo", "seconds", args.seconds)
@@ -170,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = _config(args)
         return _COMMANDS[args.command](cfg, args)
-    except (ConfigError, ValueError, LookupError, OSError) as exc:
+    except (ConfigError, SinkError, ValueError, LookupError, OSError) as exc:
         # Our own errors carry a full sentence; show it without a traceback.
         log.error("%s", exc)
         if args.verbose:

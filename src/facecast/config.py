@@ -57,12 +57,45 @@ class DemoConfig:
 
 
 @dataclass(frozen=True)
+class SinksConfig:
+    enabled: tuple[str, ...] = ()  # daemon-wide sinks: virtualcam, overlay, mjpeg
+    character: str = ""  # only frames of this character go to the sinks; "" = every frame
+
+
+@dataclass(frozen=True)
+class VirtualCamConfig:
+    backend: str = ""  # "" = pyvirtualcam's default for the OS; obs | unitycapture | v4l2loopback
+    device: str = ""  # e.g. /dev/video10 for v4l2loopback; "" = the first free one
+    fps: float = 30.0  # frames are sent at this rate; the last frame repeats when none is new
+    width: int = 0  # 0 = the first frame's size
+    height: int = 0
+
+
+@dataclass(frozen=True)
+class OverlayConfig:
+    host: str = "127.0.0.1"
+    port: int = 8770  # the page is http://HOST:PORT/ , its WebSocket feed ws://HOST:PORT/ws
+
+
+@dataclass(frozen=True)
+class MjpegConfig:
+    host: str = "127.0.0.1"
+    port: int = 8771  # the stream is http://HOST:PORT/stream.mjpg
+    fps: float = 30.0
+    quality: int = 85
+
+
+@dataclass(frozen=True)
 class AppConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    sinks: SinksConfig = field(default_factory=SinksConfig)
+    virtualcam: VirtualCamConfig = field(default_factory=VirtualCamConfig)
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    mjpeg: MjpegConfig = field(default_factory=MjpegConfig)
 
 
 class ConfigError(ValueError):
@@ -71,6 +104,11 @@ class ConfigError(ValueError):
 
 def _coerce(section: str, key: str, current: Any, value: Any) -> Any:
     target = type(current)
+    if target is tuple:  # lists of names: a TOML array, or "a,b" from a flag
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+            raise ConfigError(f"{section}.{key}: expected a list of strings")
+        return tuple(v.strip() for v in items if v.strip())
     if isinstance(value, str) and target is not str:
         try:
             value = {"true": True, "false": False}[value.lower()] if target is bool else target(value)

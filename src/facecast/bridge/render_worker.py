@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from facecast.bridge.scheduler import Job, LatestWinsScheduler
 from facecast.bridge.sessions import Binding
 from facecast.bridge.stats import DaemonStats
@@ -32,7 +34,8 @@ class PoseJob:
 class RenderResult:
     identity: bytes
     job: PoseJob
-    data: bytes | None = None
+    data: bytes | None = None  # the frame in the session's pixel format
+    rgba: np.ndarray | None = None  # the rendered frame, for sinks
     error: ProtocolError | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -95,6 +98,8 @@ class RenderWorker(threading.Thread):
                 result.error = frame
             else:
                 b = job.binding
+                frame.setflags(write=False)
+                result.rgba = frame
                 try:
                     result.data = encode_pixels(frame, b.pixel_format, b.jpeg_quality)
                 except ValueError as exc:

@@ -23,6 +23,7 @@ from facecast.bridge.endpoints import check_bind_endpoint
 from facecast.bridge.render_worker import PoseJob, RenderResult, RenderWorker
 from facecast.bridge.scheduler import LatestWinsScheduler
 from facecast.bridge.sessions import Binding, Session, SessionTable
+from facecast.bridge.sinks import PublishedFrame, Sink, create_sink
 from facecast.bridge.stats import DaemonStats
 from facecast.config import AppConfig
 from facecast.inference.renderers.base import Renderer, create_renderer
@@ -72,6 +73,7 @@ class Daemon:
         self.sessions = SessionTable(config.server.max_sessions)
         self.scheduler = LatestWinsScheduler(config.scheduler.max_batch, config.scheduler.max_wait_ms)
         self._results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()
+        self.sinks: list[Sink] = [create_sink(name, config) for name in config.sinks.enabled]
         self._prepared: dict[str, tuple[Any, Any]] = {}  # character -> (renderer handle, neutral)
         self._stop = threading.Event()
         self._bound = threading.Event()
@@ -125,14 +127,22 @@ class Daemon:
             except zmq.Again:  # a wake-up is already waiting; that one suffices
                 pass
 
+        started: list[Sink] = []
         worker = RenderWorker(self.renderer, self.scheduler, self.stats, self._results, wake)
-        worker.start()
-        self._bound.set()
         try:
+            for sink in self.sinks:
+                sink.start()
+                started.append(sink)
+                log.info("sink %s started", sink.name)
+            worker.start()
+            self._bound.set()
             self._loop(wake_pull)
         finally:
             worker.stop()
-            worker.join(timeout=5.0)
+            if worker.is_alive():
+                worker.join(timeout=5.0)
+            for sink in started:
+                sink.close()
             for sock in (wake_push, wake_pull, self._router):
                 if sock is not None:
                     sock.close(linger=0)
@@ -243,6 +253,16 @@ class Daemon:
             session.counters["frames"] += 1
             self._send(session.envelope, frame)
             self.stats.frame_sent(result.timings)
+            self._publish(session, result)
+
+    def _publish(self, session: Session, result: RenderResult) -> None:
+        wanted = self.config.sinks.character
+        if not self.sinks or result.rgba is None or (wanted and wanted != result.job.binding.character):
+            return
+        published = PublishedFrame(rgba=result.rgba, character=result.job.binding.character, session=session.id,
+                                   seq=result.job.pose.seq, render_end=result.timings["render_end"])
+        for sink in self.sinks:
+            sink.publish(published)
 
     # ----------------------------------------------------------------- messages
     def _handle(self, frames: list[bytes]) -> None:
@@ -285,7 +305,9 @@ class Daemon:
         elif isinstance(msg, Ping):
             self._send(env, Pong(t_send=msg.t_send, t_server=time.time(), seq=msg.seq))
         elif isinstance(msg, Stats):
-            self._send(env, StatsReport(daemon=self.stats.snapshot(len(self.sessions)), session=session.summary()))
+            daemon_stats = self.stats.snapshot(len(self.sessions))
+            daemon_stats["sinks"] = {sink.name: sink.stats() for sink in self.sinks}
+            self._send(env, StatsReport(daemon=daemon_stats, session=session.summary()))
         elif isinstance(msg, Characters):
             self._send(env, CharacterList(characters=self.store.names()))
         elif isinstance(msg, Bye):
