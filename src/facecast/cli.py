@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", parents=[common], help="run the daemon")
     p.add_argument("--bind", help="endpoint, e.g. tcp://127.0.0.1:5555 (port 0: a free one) or ipc:///tmp/fc.sock")
-    p.add_argument("--renderer", help="warp (default) or copy")
+    p.add_argument("--renderer", help="warp (default); copy and stamp are for benchmarks and tests")
     p.add_argument("--max-batch", type=int)
     p.add_argument("--max-wait-ms", type=float)
     p.add_argument("--sink", action="append", choices=["virtualcam", "overlay", "mjpeg"],

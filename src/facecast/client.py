@@ -23,6 +23,8 @@ import numpy as np
 import zmq
 
 from facecast import __version__
+from facecast.protocol.shm_layout import DEFAULT_SLOTS
+from facecast.ring_reader import RingReader, RingReadError
 from facecast.protocol import (
     Bind,
     Bound,
@@ -65,7 +67,7 @@ class ClientTimeout(TimeoutError):
 @dataclass
 class ReceivedFrame:
     seq: int
-    image: np.ndarray  # H x W x C uint8, channels as the bound pixel format (jpeg -> RGB)
+    image: np.ndarray  # H x W x C uint8, channels as the bound pixel format (jpeg -> RGB); a copy for shm
     message: Frame
     received: float  # client clock when it arrived
 
@@ -91,10 +93,17 @@ class Client:
         self._inbox: collections.deque[Message] = collections.deque()
         self.binding: Bound | None = None
         self.welcome: Welcome | None = None
+        self.ring: RingReader | None = None  # opened by bind(output="shm")
 
     # ------------------------------------------------------------ plumbing
     def close(self) -> None:
+        self._close_ring()
         self._sock.close(linger=0)
+
+    def _close_ring(self) -> None:
+        if self.ring is not None:
+            self.ring.close()
+            self.ring = None
 
     def __enter__(self) -> "Client":
         return self
@@ -147,10 +156,16 @@ class Client:
         return self.welcome
 
     def bind(self, character: str = "default", width: int = 256, height: int = 256,
-             pixel_format: str = "rgba8", output: str = "inline", jpeg_quality: int = 90) -> Bound:
+             pixel_format: str = "rgba8", output: str = "inline", jpeg_quality: int = 90,
+             slots: int = DEFAULT_SLOTS) -> Bound:
+        """Bind a character. With ``output="shm"`` frames travel through a shared-memory
+        ring that this client opens (``self.ring``); ``recv_frame`` reads them from it."""
+        self._close_ring()
         self.binding = self._request(Bind(character=character, width=width, height=height,
                                           pixel_format=pixel_format, output=output,
-                                          jpeg_quality=jpeg_quality), Bound)
+                                          jpeg_quality=jpeg_quality, slots=slots), Bound)
+        if self.binding.shm is not None:
+            self.ring = RingReader(self.binding.shm["name"])
         return self.binding
 
     def ping(self) -> Pong:
@@ -166,6 +181,7 @@ class Client:
         from facecast.protocol import Goodbye
 
         self._request(Bye(), Goodbye)
+        self._close_ring()
 
     # ------------------------------------------------------------ poses and frames
     def send_pose(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478", seq: int | None = None) -> int:
@@ -184,7 +200,12 @@ class Client:
         while True:
             msg = self.recv(max(0.0, deadline - time.monotonic()))
             if isinstance(msg, Frame):
-                image = decode_pixels(msg.data, msg.pixel_format, msg.width, msg.height)
+                if msg.slot is not None:
+                    if self.ring is None:
+                        raise RingReadError("a shared-memory frame arrived but no ring is open (bind with output='shm')")
+                    image = self.ring.read(msg.slot, msg.slot_seq).image
+                else:
+                    image = decode_pixels(msg.data, msg.pixel_format, msg.width, msg.height)
                 return ReceivedFrame(seq=msg.seq, image=image, message=msg, received=time.time())
             if isinstance(msg, Error):
                 raise FacecastError(msg)

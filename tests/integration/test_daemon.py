@@ -101,7 +101,7 @@ def test_spamming_client_is_latest_wins_with_bounded_staleness_and_flat_memory(d
             now = time.perf_counter()
             if now >= next_send:
                 last_sent = client.send_pose(poses[last_sent % len(poses)], seq=last_sent + 1)
-                next_send += interval
+                next_send = max(next_send + interval, now)  # no catch-up bursts after a stall
                 continue
             try:
                 frame = client.recv_frame(timeout_s=max(0.0, next_send - now))
@@ -125,8 +125,9 @@ def test_spamming_client_is_latest_wins_with_bounded_staleness_and_flat_memory(d
     assert report.daemon["counters"]["superseded"] >= superseded_in_frames
     # Latest-wins: no queue builds up, so frames stay close to the newest pose
     # (a FIFO would fall ~90% of `total` behind by the end).
-    late = staleness[len(staleness) // 2:]
-    assert max(late) < 60, f"frames fell {max(late)} poses behind: a queue is building"
+    # The median, not the max: a machine stall can briefly leave any daemon behind.
+    late = float(np.median(staleness[len(staleness) // 2:]))
+    assert late < 40, f"frames fell {late} poses behind (median): a queue is building"
     growth = (rss_after - rss_before) / 2**20
     assert growth < 40, f"daemon RSS grew {growth:.1f} MiB while spammed"
 
@@ -144,7 +145,7 @@ BAD_INPUTS = [
     ("oversized", lambda: msgpack.packb({"v": 1, "type": "ping", "pad": bytes(5 << 20)}), 106),
     ("unknown character", lambda: encode(Bind(character="nobody")), 201),
     ("bad character name", lambda: encode(Bind(character="../etc")), 103),
-    ("unsupported output", lambda: encode(Bind(character="default", output="shm")), 202),
+    ("unsupported output", lambda: encode(Bind(character="default", output="texture")), 202),
     ("blendshapes", lambda: encode(Pose(seq=1, blendshapes=np.zeros(52, np.float32))), 202),
     ("reply type as request", lambda: encode(Error(code=1, name="x", message="y")), 102),
 ]

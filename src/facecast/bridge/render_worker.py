@@ -100,10 +100,13 @@ class RenderWorker(threading.Thread):
                 b = job.binding
                 frame.setflags(write=False)
                 result.rgba = frame
-                try:
-                    result.data = encode_pixels(frame, b.pixel_format, b.jpeg_quality)
-                except ValueError as exc:
-                    result.error = ProtocolError(ErrorCode.RENDER_FAILED, str(exc))
+                if b.output != "inline":
+                    pass  # the I/O thread writes it into the session's ring
+                else:
+                    try:
+                        result.data = encode_pixels(frame, b.pixel_format, b.jpeg_quality)
+                    except ValueError as exc:
+                        result.error = ProtocolError(ErrorCode.RENDER_FAILED, str(exc))
             results.append(result)
         return results
 

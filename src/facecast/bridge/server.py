@@ -23,6 +23,7 @@ from facecast.bridge.endpoints import check_bind_endpoint
 from facecast.bridge.render_worker import PoseJob, RenderResult, RenderWorker
 from facecast.bridge.scheduler import LatestWinsScheduler
 from facecast.bridge.sessions import Binding, Session, SessionTable
+from facecast.bridge.shm_ring import ShmRingWriter, ring_path
 from facecast.bridge.sinks import PublishedFrame, Sink, create_sink
 from facecast.bridge.stats import DaemonStats
 from facecast.config import AppConfig
@@ -55,6 +56,8 @@ from facecast.protocol import (
     encode,
 )
 from facecast.protocol.formats import MAX_FRAME_SIDE, MIN_FRAME_SIDE
+from facecast.protocol.shm_layout import PIXEL_FORMAT_CODES, RingLayout
+from facecast.protocol.shm_layout import VERSION as RING_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,8 @@ class Daemon:
                 worker.join(timeout=5.0)
             for sink in started:
                 sink.close()
+            for session in self.sessions.all():
+                self._end_session(session)
             for sock in (wake_push, wake_pull, self._router):
                 if sock is not None:
                     sock.close(linger=0)
@@ -237,18 +242,21 @@ class Daemon:
                 return
             self.scheduler.done(result.identity)
             session = self.sessions.get(result.identity)
-            if session is None or session.id != result.job.session_id:
-                self.stats.count("frames_orphaned")
+            b = result.job.binding
+            if session is None or session.id != result.job.session_id or (b.ring is not None and b is not session.binding):
+                self.stats.count("frames_orphaned")  # the session ended or re-bound its ring meanwhile
                 continue
             pose = result.job.pose
             if result.error is not None:
                 self._reply_error(session.envelope, result.error, session, seq=pose.seq, ref="pose")
                 continue
-            b = result.job.binding
+            slot = slot_seq = None
+            if b.ring is not None and result.rgba is not None:
+                slot, slot_seq = b.ring.write(result.rgba, pose.seq, result.timings["render_end"])
             result.timings["reply"] = time.time()
             frame = Frame(seq=pose.seq, character=b.character, width=b.width, height=b.height,
                           pixel_format=b.pixel_format, data=result.data or b"", timings=result.timings,
-                          superseded=session.superseded_since_frame)
+                          superseded=session.superseded_since_frame, slot=slot, slot_seq=slot_seq)
             session.superseded_since_frame = 0
             session.counters["frames"] += 1
             self._send(session.envelope, frame)
@@ -355,13 +363,30 @@ class Daemon:
     def _on_bind(self, session: Session, msg: Bind) -> None:
         if msg.output not in OUTPUT_MODES:
             raise ProtocolError(ErrorCode.UNSUPPORTED, f"output {msg.output!r} not offered; one of {list(OUTPUT_MODES)}")
+        if msg.output == "shm" and msg.pixel_format not in PIXEL_FORMAT_CODES:
+            raise ProtocolError(ErrorCode.UNSUPPORTED,
+                                f"output 'shm' carries raw pixels: one of {list(PIXEL_FORMAT_CODES)}, "
+                                f"not {msg.pixel_format!r}")
         handle, neutral = self._prepare(msg.character)
+        if session.binding is not None:
+            session.binding.close()  # a re-bind replaces the old ring
+            session.binding = None
+        ring = None
+        if msg.output == "shm":
+            ring = ShmRingWriter(f"facecast-{session.id}",
+                                 RingLayout(msg.width, msg.height, msg.pixel_format, msg.slots))
+            self.stats.count("rings_created")
         session.binding = Binding(character=msg.character, width=msg.width, height=msg.height,
                                   pixel_format=msg.pixel_format, output=msg.output,
-                                  jpeg_quality=msg.jpeg_quality, handle=handle, neutral=neutral)
+                                  jpeg_quality=msg.jpeg_quality, handle=handle, neutral=neutral, ring=ring)
         self.stats.count("binds")
+        shm_info = None
+        if ring is not None:
+            shm_info = {"name": ring.name, "path": ring_path(ring.name), "size": ring.size,
+                        "slots": msg.slots, "layout_version": RING_VERSION}
         self._send(session.envelope, Bound(character=msg.character, width=msg.width, height=msg.height,
-                                           pixel_format=msg.pixel_format, output=msg.output, neutral=neutral))
+                                           pixel_format=msg.pixel_format, output=msg.output, neutral=neutral,
+                                           shm=shm_info))
 
     def _on_pose(self, session: Session, msg: Pose, t_receive: float) -> None:
         if session.binding is None:
@@ -381,3 +406,5 @@ class Daemon:
     def _end_session(self, session: Session) -> None:
         self.scheduler.forget(session.identity)
         self.sessions.remove(session.identity)
+        if session.binding is not None:
+            session.binding.close()

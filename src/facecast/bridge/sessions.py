@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from facecast.bridge.shm_ring import ShmRingWriter
+
 
 @dataclass
 class Binding:
@@ -23,6 +25,11 @@ class Binding:
     jpeg_quality: int
     handle: Any
     neutral: np.ndarray
+    ring: ShmRingWriter | None = None  # output "shm"
+
+    def close(self) -> None:
+        if self.ring is not None:
+            self.ring.close()
 
 
 @dataclass
@@ -68,6 +75,9 @@ class SessionTable:
         session.envelope = envelope
         session.last_seen = time.monotonic()
         return session
+
+    def all(self) -> list[Session]:
+        return list(self._by_identity.values())
 
     def remove(self, identity: bytes) -> Session | None:
         return self._by_identity.pop(identity, None)

@@ -19,8 +19,10 @@ RAW_PIXEL_FORMATS: dict[str, int] = {"rgba8": 4, "rgb8": 3, "bgra8": 4}
 ENCODED_PIXEL_FORMATS: tuple[str, ...] = ("jpeg", "png")
 PIXEL_FORMATS: tuple[str, ...] = tuple(RAW_PIXEL_FORMATS) + ENCODED_PIXEL_FORMATS
 
-# Output modes: how frames reach the client. "inline" puts pixels in the frame reply.
-OUTPUT_MODES: tuple[str, ...] = ("inline",)
+# Output modes: how frames reach the client. "inline" puts pixels in the frame reply;
+# "shm" writes them into the session's shared-memory ring (shm_layout) and the frame
+# reply names the slot. shm carries raw pixels only.
+OUTPUT_MODES: tuple[str, ...] = ("inline", "shm")
 
 # ARKit's 52 blendshape names, the order of a pose's `blendshapes` array.
 ARKIT_BLENDSHAPES: tuple[str, ...] = (

@@ -18,6 +18,7 @@ import numpy as np
 from facecast.protocol import fields as f
 from facecast.protocol.arrays import pack_array, unpack_array
 from facecast.protocol.errors import ErrorCode, ProtocolError
+from facecast.protocol.shm_layout import DEFAULT_SLOTS, MAX_SLOTS, MIN_SLOTS
 from facecast.protocol.formats import (
     ARKIT_BLENDSHAPES,
     LANDMARK_FORMATS,
@@ -120,9 +121,10 @@ class Bind(Message):
     pixel_format: str = "rgba8"
     output: str = "inline"
     jpeg_quality: int = 90
+    slots: int = DEFAULT_SLOTS  # ring slots, for output "shm"
 
     def body(self) -> dict[str, Any]:
-        return {
+        out = {
             "character": self.character,
             "width": self.width,
             "height": self.height,
@@ -130,6 +132,9 @@ class Bind(Message):
             "output": self.output,
             "jpeg_quality": self.jpeg_quality,
         }
+        if self.output == "shm":
+            out["slots"] = self.slots
+        return out
 
     @classmethod
     def from_body(cls, d: dict[str, Any]) -> "Bind":
@@ -140,6 +145,7 @@ class Bind(Message):
             pixel_format=f.read_str(d, "pixel_format", "rgba8", choices=PIXEL_FORMATS),
             output=f.read_str(d, "output", "inline"),
             jpeg_quality=f.read_int(d, "jpeg_quality", 90, lo=1, hi=100),
+            slots=f.read_int(d, "slots", DEFAULT_SLOTS, lo=MIN_SLOTS, hi=MAX_SLOTS),
         )
 
 
@@ -156,9 +162,10 @@ class Bound(Message):
     pixel_format: str
     output: str
     neutral: np.ndarray  # 478 x 3 mediapipe478
+    shm: dict[str, Any] | None = None  # output "shm": name, path, size, slots
 
     def body(self) -> dict[str, Any]:
-        return {
+        out = {
             "character": self.character,
             "width": self.width,
             "height": self.height,
@@ -166,6 +173,9 @@ class Bound(Message):
             "output": self.output,
             "neutral": pack_array(self.neutral, format="mediapipe478"),
         }
+        if self.shm is not None:
+            out["shm"] = self.shm
+        return out
 
     @classmethod
     def from_body(cls, d: dict[str, Any]) -> "Bound":
@@ -176,6 +186,7 @@ class Bound(Message):
             pixel_format=f.read_str(d, "pixel_format"),
             output=f.read_str(d, "output"),
             neutral=unpack_array("neutral", d.get("neutral"), LANDMARK_FORMATS["mediapipe478"]),
+            shm=f.read_map(d, "shm") if d.get("shm") is not None else None,
         )
 
 
@@ -231,7 +242,8 @@ class Pose(Message):
 @dataclass
 class Frame(Message):
     """Daemon -> client: the rendered frame for pose ``seq``. ``superseded`` counts this
-    session's poses dropped (latest-wins) since the previous frame."""
+    session's poses dropped (latest-wins) since the previous frame. For output "shm",
+    ``data`` is empty and ``slot``/``slot_seq`` name where the pixels are in the ring."""
 
     TYPE: ClassVar[str] = "frame"
     seq: int
@@ -242,9 +254,11 @@ class Frame(Message):
     data: bytes
     timings: dict[str, float] = field(default_factory=dict)
     superseded: int = 0
+    slot: int | None = None
+    slot_seq: int | None = None
 
     def body(self) -> dict[str, Any]:
-        return {
+        out = {
             "seq": self.seq,
             "character": self.character,
             "width": self.width,
@@ -254,6 +268,10 @@ class Frame(Message):
             "timings": self.timings,
             "superseded": self.superseded,
         }
+        if self.slot is not None:
+            out["slot"] = self.slot
+            out["slot_seq"] = self.slot_seq
+        return out
 
     @classmethod
     def from_body(cls, d: dict[str, Any]) -> "Frame":
@@ -269,6 +287,8 @@ class Frame(Message):
             data=f.read_bytes(d, "data"),
             timings={str(k): float(v) for k, v in timings.items()},
             superseded=f.read_int(d, "superseded", 0),
+            slot=f.read_opt_int(d, "slot"),
+            slot_seq=f.read_opt_int(d, "slot_seq"),
         )
 
 

@@ -94,6 +94,7 @@ def create_renderer(name: str, **kwargs: Any) -> Renderer:
     """Construct a registered renderer; unknown names list the known ones."""
     # Import the built-in renderers so they register themselves.
     from facecast.inference.renderers import copy as _copy  # noqa: F401
+    from facecast.inference.renderers import stamp as _stamp  # noqa: F401
     from facecast.inference.renderers import warp as _warp  # noqa: F401
 
     try:

@@ -1,0 +1,102 @@
+"""Daemon side of the shared-memory texture ring (layout: facecast.protocol.shm_layout).
+
+Only the daemon's I/O thread touches a writer, so writes never race with unlinking.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from multiprocessing import shared_memory
+
+import cv2
+import numpy as np
+
+from facecast.protocol.shm_layout import (
+    LOCK,
+    OFF_STATE,
+    OFF_WRITE_COUNT,
+    SLOT,
+    STATE_CLOSED,
+    WRITE_STATE,
+    RingLayout,
+)
+
+log = logging.getLogger(__name__)
+
+
+def ring_path(name: str) -> str | None:
+    """Where another process finds the ring: the file under /dev/shm on Linux, the
+    named mapping itself on Windows (None), the POSIX name on macOS."""
+    if sys.platform.startswith("linux"):
+        return f"/dev/shm/{name}"
+    if sys.platform == "darwin":
+        return f"/{name}"
+    return None
+
+
+class ShmRingWriter:
+    def __init__(self, name: str, layout: RingLayout) -> None:
+        self.name = name
+        self.layout = layout
+        self._shm = shared_memory.SharedMemory(name=name, create=True, size=layout.total_bytes)
+        buf = self._shm.buf
+        buf[: layout.data_offset] = bytes(layout.data_offset)
+        header = layout.pack_header()
+        buf[: len(header)] = header
+        self._slots = [
+            np.ndarray((layout.height, layout.width, layout.channels), np.uint8, buffer=buf,
+                       offset=layout.pixels_offset(i), strides=(layout.stride, layout.channels, 1))
+            for i in range(layout.slot_count)
+        ]
+        self._locks = [0] * layout.slot_count
+        self.write_count = 0
+        self._closed = False
+        log.debug("ring %s created (%d bytes)", name, layout.total_bytes)
+
+    @property
+    def size(self) -> int:
+        return self._shm.size
+
+    def write(self, rgba: np.ndarray, frame_seq: int, render_end: float) -> tuple[int, int]:
+        """Copy one RGBA frame into the next slot (seqlock-protected). Returns (slot, slot_seq)."""
+        lay = self.layout
+        if rgba.shape != (lay.height, lay.width, 4):
+            raise ValueError(f"frame {rgba.shape} does not fit a {lay.width}x{lay.height} ring")
+        slot = self.write_count % lay.slot_count
+        entry = lay.slot_entry_offset(slot)
+        buf = self._shm.buf
+        lock = self._locks[slot] + 1
+        LOCK.pack_into(buf, entry, lock)  # odd: being written
+        dst = self._slots[slot]
+        if lay.pixel_format == "rgba8":
+            np.copyto(dst, rgba)
+        elif lay.pixel_format == "bgra8":
+            cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA, dst=dst)
+        else:
+            np.copyto(dst, rgba[..., :3])
+        SLOT.pack_into(buf, entry, lock, frame_seq, render_end, time.time())
+        lock += 1
+        LOCK.pack_into(buf, entry, lock)  # even: stable
+        self._locks[slot] = lock
+        self.write_count += 1
+        WRITE_STATE.pack_into(buf, OFF_WRITE_COUNT, self.write_count, slot)
+        return slot, lock
+
+    def close(self) -> None:
+        """Mark the ring closed, release and unlink it (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._shm.buf[OFF_STATE:OFF_STATE + 4] = STATE_CLOSED.to_bytes(4, "little")
+        except (ValueError, TypeError):  # buffer already released
+            pass
+        self._slots = []
+        self._shm.close()
+        try:
+            self._shm.unlink()
+        except FileNotFoundError:
+            log.warning("ring %s was already unlinked by someone else", self.name)
+        log.debug("ring %s unlinked", self.name)

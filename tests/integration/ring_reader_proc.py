@@ -1,0 +1,42 @@
+"""Run in a separate process by test_shm: hammer a daemon's ring with reads and report.
+
+    python -m tests.integration.ring_reader_proc RING_NAME READS OUT.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from facecast.inference.renderers.stamp import stamp_is_consistent
+from facecast.ring_reader import RingReader, RingReadError
+
+
+def main() -> None:
+    name, reads, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    seen, torn, retries, done = set(), 0, 0, 0
+    deadline = time.monotonic() + 120
+    with RingReader(name) as ring:
+        while done < reads and time.monotonic() < deadline:
+            try:
+                frame = ring.read_latest()
+            except RingReadError:
+                retries += 1
+                continue
+            if frame is None:
+                continue
+            done += 1
+            if not stamp_is_consistent(frame.image):
+                torn += 1
+            # The slot's metadata must belong to the same frame as its pixels.
+            x = float(frame.image[0, 0, :4].view("<f4")[0])
+            if round(x * 100) != frame.frame_seq % 10000:
+                torn += 1
+            seen.add(frame.frame_seq)
+    with open(out, "w") as f:
+        json.dump({"reads": done, "torn": torn, "distinct": len(seen), "retries": retries}, f)
+
+
+if __name__ == "__main__":
+    main()
