@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--size", type=int, default=256)
     _add_store(b)
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    b = bench.add_parser("delivery", parents=[common], help="frame delivery: inline reply vs shared-memory ring")
+    b.add_argument("--frames", type=int, default=300)
+    b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    _add_store(b)
     b = bench.add_parser("warp", parents=[common], help="warp renderer frames/s at 256/512, batch 1/8")
     b.add_argument("--seconds", type=float, default=2.0)
     _add_store(b)
@@ -152,6 +156,11 @@ def _cmd_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
 
         rows = bench_bridge(cfg, frames=args.frames, size=args.size)
         text = format_bridge(rows)
+    elif args.bench == "delivery":
+        from facecast.bench.delivery import bench_delivery, format_delivery
+
+        rows = bench_delivery(cfg, frames=args.frames)
+        text = format_delivery(rows)
     else:
         from facecast.bench.render import bench_renderer, format_render
 
