@@ -3,6 +3,8 @@
 Layout under the store root::
 
     <name>/reference.png     512x512 RGB head-and-shoulders crop (shot 0)
+    <name>/matte.png         512x512 8-bit gray head matte of reference.png (255 = head);
+                             absent for characters enrolled before mattes existed
     <name>/shots/NNN.png     further shots (NNN = 001 ... K-1), only when K > 1
     <name>/landmarks.npz     neutral (478x3), shots (Kx478x3), blendshapes (Kx52), float32,
                              x/y normalized to each shot's crop
@@ -24,12 +26,15 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
 import platformdirs
 
+from facecast.bridge.face_crop import CROP_SIZE, crop_to_face, to_crop_coords
+from facecast.bridge.face_crop import CROP_LIFT, CROP_SCALE, face_crop_box  # noqa: F401 (re-export)
+from facecast.inference.matte import head_matte
 from facecast.inference.renderers.base import CharacterAssets
 from facecast.tracker.landmarks import (
     BLENDSHAPE_NAMES,
@@ -46,11 +51,7 @@ from facecast.tracker.landmarks import (
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-CROP_SIZE = 512
-# Crop geometry: side = CROP_SCALE x the larger face extent, centre raised by CROP_LIFT x
-# that extent so hair shows above and some neck and shoulders below.
-CROP_SCALE = 2.0
-CROP_LIFT = 0.12
+MATTE_FILE = "matte.png"
 DEFAULT_CHARACTER = "default"
 DEFAULT_VIDEO_SHOTS = 8
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -107,6 +108,8 @@ class Character:
     shots: K x 478 x 3 float32 landmarks of every shot, normalized to its own crop.
     blendshapes: K x 52 float32 blendshape scores of every shot.
     shot_images: K crops, ``shot_images[0] is image``.
+    matte: 512 x 512 uint8 head matte of ``image`` (255 = head), or None for characters
+        enrolled before mattes existed (``CharacterStore.update_matte`` adds one).
     """
 
     name: str
@@ -117,6 +120,7 @@ class Character:
     shot_images: tuple[np.ndarray, ...]
     manifest: dict[str, Any] = field(repr=False)
     path: Path | None = None
+    matte: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def num_shots(self) -> int:
@@ -124,7 +128,9 @@ class Character:
 
     def assets(self) -> CharacterAssets:
         """The renderer-facing view of this character."""
-        return CharacterAssets(name=self.name, image=self.image, neutral=self.neutral)
+        return CharacterAssets(
+            name=self.name, image=self.image, neutral=self.neutral, matte=self.matte
+        )
 
 
 @dataclass
@@ -137,44 +143,6 @@ class _Shot:
     face: FaceLandmarks
 
 
-def face_crop_box(face: FaceLandmarks) -> tuple[int, int, int]:
-    """Square (x0, y0, side) in source pixels around a face (may leave the image)."""
-    x0, y0, x1, y1 = face.bbox()
-    extent = max(x1 - x0, y1 - y0, 1.0)
-    side = int(round(CROP_SCALE * extent))
-    cx = 0.5 * (x0 + x1)
-    cy = 0.5 * (y0 + y1) - CROP_LIFT * extent
-    return int(round(cx - side / 2)), int(round(cy - side / 2)), side
-
-
-def crop_to_face(
-    rgb: np.ndarray, face: FaceLandmarks, size: int = CROP_SIZE
-) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """Crop the head-and-shoulders square, edge-padded, resized to ``size``."""
-    x0, y0, side = face_crop_box(face)
-    h, w = rgb.shape[:2]
-    left, top = max(0, -x0), max(0, -y0)
-    right, bottom = max(0, x0 + side - w), max(0, y0 + side - h)
-    if left or top or right or bottom:
-        rgb = cv2.copyMakeBorder(rgb, top, bottom, left, right, cv2.BORDER_REPLICATE)
-    patch = rgb[y0 + top : y0 + top + side, x0 + left : x0 + left + side]
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
-    out = cv2.resize(np.ascontiguousarray(patch), (size, size), interpolation=interp)
-    return np.ascontiguousarray(out, dtype=np.uint8), (x0, y0, side)
-
-
-def to_crop_coords(face: FaceLandmarks, box: tuple[int, int, int]) -> np.ndarray:
-    """Landmarks normalized to the crop ``box`` (x0, y0, side in source pixels)."""
-    x0, y0, side = box
-    w, _h = face.image_size
-    px = face.pixel_points()
-    out = np.empty_like(face.points, dtype=np.float32)
-    out[:, 0] = (px[:, 0] - x0) / side
-    out[:, 1] = (px[:, 1] - y0) / side
-    out[:, 2] = face.points[:, 2] * (w / side)  # z is in units of the image width
-    return out
-
-
 def _now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -184,6 +152,35 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     if not ok:
         raise OSError(f"could not encode {path}")
     path.write_bytes(buf.tobytes())
+
+
+def _write_gray_png(path: Path, gray: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(gray, dtype=np.uint8))
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    path.write_bytes(buf.tobytes())
+
+
+def _read_matte(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """An 8-bit gray matte PNG, checked against the reference image's size."""
+    matte = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if matte is None:
+        raise ValueError(f"{path}: unreadable matte image")
+    if matte.shape != shape:
+        raise ValueError(f"{path}: matte is {matte.shape}, reference image is {shape}")
+    return matte
+
+
+def _replace_file(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file beside it that is renamed into place."""
+    # Not mkstemp: its 0600 mode would outlive the rename; callers hold the store lock.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -262,6 +259,12 @@ class CharacterStore:
             raise ValueError(
                 f"{directory}: {len(images)} shot images but {shots.shape[0]} landmark sets"
             )
+        matte = None
+        matte_rel = manifest.get("matte")
+        if matte_rel and (directory / matte_rel).is_file():
+            matte = _readonly(_read_matte(directory / matte_rel, images[0].shape[:2]))
+        elif matte_rel:
+            log.warning("%s: manifest names %s but it is missing; no matte", directory, matte_rel)
         return Character(
             name=name,
             image=images[0],
@@ -271,7 +274,30 @@ class CharacterStore:
             shot_images=images,
             manifest=manifest,
             path=directory,
+            matte=matte,
         )
+
+    def update_matte(self, name: str) -> Character:
+        """(Re)compute a character's head matte from its reference image and landmarks.
+
+        Rewrites ``matte.png`` and the manifest in place, each by an atomic rename (the
+        matte first, so a manifest naming it never points at a missing file), and returns
+        the reloaded character. Adds a matte to characters enrolled before mattes existed.
+        """
+        character = self.load(name)
+        directory = self._dir(name)
+        matte = head_matte(np.asarray(character.image), np.asarray(character.neutral))
+        with self._lock:
+            manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+            manifest["matte"] = MATTE_FILE
+            _replace_file(directory / MATTE_FILE, lambda p: _write_gray_png(p, matte))
+            text = json.dumps(manifest, indent=2)
+            _replace_file(
+                directory / "manifest.json", lambda p: p.write_text(text, encoding="utf-8")
+            )
+            self._cache.pop(name, None)
+            log.info("updated the head matte of character %r in %s", name, directory)
+            return self.load(name)
 
     # ----------------------------------------------------------------- enrolling
     def enroll(
@@ -334,8 +360,9 @@ class CharacterStore:
         finally:
             if own:
                 det.close()
+        matte = head_matte(shots[0].image, shots[0].face.points)  # outside the lock: slow
         with self._lock:
-            self._write(name, final, shots, overwrite)
+            self._write(name, final, shots, matte, overwrite)
             self._cache.pop(name, None)
             return self.load(name)
 
@@ -401,7 +428,9 @@ class CharacterStore:
         h, w = rgb.shape[:2]
         return _Shot(label, frame, (w, h), box, crop, cropped)
 
-    def _write(self, name: str, final: Path, shots: list[_Shot], overwrite: bool) -> None:
+    def _write(
+        self, name: str, final: Path, shots: list[_Shot], matte: np.ndarray, overwrite: bool
+    ) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root))
         try:
@@ -416,6 +445,7 @@ class CharacterStore:
             points = np.stack([s.face.points for s in shots]).astype(np.float32)
             blend = np.stack([s.face.blendshapes for s in shots]).astype(np.float32)
             np.savez(tmp / "landmarks.npz", neutral=points[0], shots=points, blendshapes=blend)
+            _write_gray_png(tmp / MATTE_FILE, matte)
             manifest = {
                 "name": name,
                 "format_version": FORMAT_VERSION,
@@ -437,6 +467,7 @@ class CharacterStore:
                 "landmark_format": LANDMARK_FORMAT,
                 "landmark_space": "normalized to each shot's crop; z in MediaPipe scale",
                 "blendshape_names": list(BLENDSHAPE_NAMES),
+                "matte": MATTE_FILE,
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             self._swap_in(tmp, final, overwrite)
