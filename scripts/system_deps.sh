@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Debian packages the test suite uses beyond Python: Chromium and its driver (the OBS
-# overlay is tested in a real headless browser). Installed only when missing, and only
-# where apt-get can run (root); elsewhere those tests skip and say why.
+# overlay is tested in a real headless browser), OBS Studio with Xvfb and Mesa's software
+# OpenGL (`facecast obs setup` is tested against a real OBS). Installed only when
+# missing, and only where apt-get can run (root); elsewhere those tests skip and say why.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v obs >/dev/null 2>&1 || need+=(obs-studio)
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+dpkg -s libgl1-mesa-dri >/dev/null 2>&1 || need+=(libgl1-mesa-dri)
+dpkg -s libegl-mesa0 >/dev/null 2>&1 || need+=(libegl-mesa0)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system_deps: cannot install ${need[*]} (needs root and apt-get); browser tests will skip" >&2

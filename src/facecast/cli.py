@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from facecast import __version__
 from facecast.bridge.sinks import SinkError
 from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
+from facecast.obs_integration.obs_setup import add_obs_arguments, run_obs_setup
 
 log = logging.getLogger("facecast.cli")
 
@@ -58,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("characters", parents=[common], help="list enrolled characters")
     _add_store(p)
+
+    obs = sub.add_parser("obs", help="OBS integration").add_subparsers(dest="obs", required=True)
+    add_obs_arguments(obs.add_parser("setup", parents=[common],
+                                     help="create the facecast source in a running OBS (obs-websocket v5)"))
 
     p = sub.add_parser("bench", help="benchmarks (print figures)")
     bench = p.add_subparsers(dest="bench", required=True)
@@ -174,7 +179,7 @@ def _cmd_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"serve": _cmd_serve, "demo": _cmd_demo, "enroll": _cmd_enroll,
-             "characters": _cmd_characters, "bench": _cmd_bench}
+             "characters": _cmd_characters, "bench": _cmd_bench, "obs": run_obs_setup}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
