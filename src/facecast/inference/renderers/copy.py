@@ -1,5 +1,5 @@
-"""The `copy` renderer: returns the character's reference image at the requested size,
-ignoring the landmarks. It costs one memory copy per frame, so `facecast bench bridge`
+"""The `copy` renderer: returns the character's reference image (and matte, as alpha) at
+the requested size, ignoring the landmarks. It costs one memory copy per frame, so `facecast bench bridge`
 measures the daemon's own overhead rather than rendering."""
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ class _CopyHandle:
         key = (width, height)
         if key not in self.frames:
             rgb = cv2.resize(self.assets.image, (width, height), interpolation=cv2.INTER_AREA)
-            self.frames[key] = np.dstack([rgb, np.full((height, width), 255, np.uint8)])
+            matte = self.assets.matte
+            alpha = (np.full((height, width), 255, np.uint8) if matte is None
+                     else cv2.resize(matte, (width, height), interpolation=cv2.INTER_AREA))
+            self.frames[key] = np.dstack([rgb, alpha])
         return self.frames[key]
 
 
