@@ -300,3 +300,14 @@ def test_frames_for_an_ended_session_do_not_reach_its_successor(full_store):
     finally:
         daemon.stop()
         daemon.join(10)
+
+
+def test_frames_carry_the_head_matte_as_alpha(daemon):
+    with Client(daemon.endpoint) as client:
+        for name in ("default", "bw_portrait"):
+            bound = client.bind(name, width=256, height=256, pixel_format="rgba8")
+            alpha = client.render(bound.neutral).image[..., 3]
+            nose = (bound.neutral[1, :2] * 256).astype(int)
+            assert alpha[nose[1], nose[0]] == 255, f"{name}: face must be opaque"
+            assert alpha[:8, :8].max() == 0 and alpha[:8, -8:].max() == 0, f"{name}: corners transparent"
+            assert 0.1 < (alpha > 128).mean() < 0.9
