@@ -302,14 +302,19 @@ def test_health_and_slow_page_gets_newest_frame(sink: OverlaySink):
         b, g, r = (int(v) for v in bgra[SIZE // 2, SIZE // 2, :3])
         return r, g, b
 
+    def recv_frame() -> tuple[dict, bytes]:  # each frame: a JSON text message, then the PNG
+        meta, png = ws.recv(timeout=5), ws.recv(timeout=5)
+        assert isinstance(meta, str) and isinstance(png, bytes)
+        return json.loads(meta), png
+
     with Publisher(sink) as pub, connect(sink.ws_url) as ws:
-        first = [ws.recv(timeout=5) for _ in range(MAX_IN_FLIGHT)]  # sent ahead without acks
+        first = [recv_frame() for _ in range(MAX_IN_FLIGHT)]  # sent ahead without acks
         with pytest.raises(TimeoutError):
             ws.recv(timeout=1.0)  # a page that does not ack gets nothing more ...
-        assert all(isinstance(m, bytes) for m in first)
+        assert all({"seq", "character", "render_end"} <= set(meta) for meta, _ in first)
         published = pub.count
         ws.send("ack")
-        colour = centre_colour(ws.recv(timeout=5))  # ... and then the newest frame, not a backlog
+        colour = centre_colour(recv_frame()[1])  # ... and then the newest frame, not a backlog
         recent = {c for i, c in list(pub.recent) if i >= published - 3}
         assert colour in recent, f"slow page got {colour}, not one of the newest frames"
         with urllib.request.urlopen(sink.url + "health", timeout=5) as resp:

@@ -81,7 +81,9 @@ class OverlaySink(Sink):
 
     name = "overlay"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8770, png_compression: int = 1) -> None:
+    # PNG level 0 (stored, no deflate): the feed never leaves loopback, so bytes are free and
+    # CPU is not; level 0 encodes 2-3x faster than level 1 (bench delivery).
+    def __init__(self, host: str = "127.0.0.1", port: int = 8770, png_compression: int = 0) -> None:
         self.host = host
         self.port = port  # the requested port until start(), the bound one after
         self.png_compression = png_compression
@@ -91,6 +93,7 @@ class OverlaySink(Sink):
         self._lock = threading.Lock()
         self._latest: np.ndarray | None = None  # BGRA copy of the newest published frame
         self._latest_version = 0
+        self._latest_meta = b""  # JSON text sent before each frame: seq, character, render_end
         self._frames_published = 0
         self._wake_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -101,6 +104,7 @@ class OverlaySink(Sink):
         self._clients: set[_Client] = set()
         self._payload: bytes | None = None
         self._payload_version = 0
+        self._payload_meta = b""
         self._frames_encoded = 0
         self._encode_s_total = 0.0
         self._frames_sent = 0
@@ -140,6 +144,8 @@ class OverlaySink(Sink):
         bgra = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA if rgba.shape[2] == 4 else cv2.COLOR_RGB2BGRA)
         with self._lock:
             self._latest = bgra
+            self._latest_meta = json.dumps({"seq": frame.seq, "character": frame.character,
+                                            "render_end": frame.render_end}).encode()
             self._latest_version += 1
             self._frames_published += 1
             if self._wake_pending or self._loop is None or self._closed:
@@ -198,7 +204,9 @@ class OverlaySink(Sink):
         self._stop = asyncio.Event()
         self._new_frame = asyncio.Event()
         server: Server
-        async with serve(self._handle_ws, bind_host, self.port, process_request=self._http,
+        # compression=None: frames are PNG already; per-message deflate on top of them cost
+        # ~85 us per KB on both ends (bench delivery: 157 ms -> see docs/benchmarks.md at 512²).
+        async with serve(self._handle_ws, bind_host, self.port, process_request=self._http, compression=None,
                          max_size=64 * 1024, ping_interval=20, ping_timeout=20, logger=_ws_log) as server:
             self.port = server.sockets[0].getsockname()[1]
             with self._lock:
@@ -229,7 +237,7 @@ class OverlaySink(Sink):
             if not self._clients:
                 continue  # a page that connects later wakes the pump again
             with self._lock:
-                bgra, version = self._latest, self._latest_version
+                bgra, version, meta = self._latest, self._latest_version, self._latest_meta
             if bgra is None or version == self._payload_version:
                 continue
             try:
@@ -239,7 +247,7 @@ class OverlaySink(Sink):
                 continue
             self._frames_encoded += 1
             self._encode_s_total += seconds
-            self._payload, self._payload_version = payload, version
+            self._payload, self._payload_version, self._payload_meta = payload, version, meta
             for client in self._clients:
                 client.wake.set()
 
@@ -299,12 +307,13 @@ class OverlaySink(Sink):
         while True:
             await client.wake.wait()
             client.wake.clear()
-            payload, version = self._payload, self._payload_version
+            payload, version, meta = self._payload, self._payload_version, self._payload_meta
             if payload is None or version == client.sent_version or client.in_flight >= MAX_IN_FLIGHT:
                 continue
             client.in_flight += 1
             client.sent_version = version
             try:
+                await client.ws.send(meta.decode())  # text: which frame follows (pages may ignore it)
                 await client.ws.send(payload)
             except ConnectionClosed:
                 return
