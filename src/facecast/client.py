@@ -32,6 +32,7 @@ from facecast.protocol import (
     CharacterList,
     Characters,
     Error,
+    ErrorCode,
     Frame,
     Hello,
     Message,
@@ -79,9 +80,15 @@ class ReceivedFrame:
 
 class Client:
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", timeout_s: float = 10.0,
-                 name: str = f"facecast-python/{__version__}", context: zmq.Context | None = None) -> None:
+                 name: str = f"facecast-python/{__version__}", context: zmq.Context | None = None,
+                 auto_rebind: bool = True, retry_s: float = 1.0) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
+        self.retry_s = retry_s  # render(): resend a pose that got no reply within this
+        self.auto_rebind = auto_rebind  # bind again when a restarted daemon forgot us
+        self.rebinds = 0
+        self._bind_args: dict[str, Any] | None = None
+        self._rebound_at_seq = -1
         self.name = name
         self._ctx = context or zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
@@ -172,6 +179,8 @@ class Client:
         """Bind a character. With ``output="shm"`` frames travel through a shared-memory
         ring that this client opens (``self.ring``); ``recv_frame`` reads them from it."""
         self._close_ring()
+        self._bind_args = dict(character=character, width=width, height=height, pixel_format=pixel_format,
+                               output=output, jpeg_quality=jpeg_quality, slots=slots)
         self.binding = self._request(Bind(character=character, width=width, height=height,
                                           pixel_format=pixel_format, output=output,
                                           jpeg_quality=jpeg_quality, slots=slots), Bound)
@@ -192,6 +201,7 @@ class Client:
         from facecast.protocol import Goodbye
 
         self._request(Bye(), Goodbye)
+        self._bind_args = None  # an ended session is not re-bound automatically
         self._close_ring()
 
     # ------------------------------------------------------------ poses and frames
@@ -205,27 +215,66 @@ class Client:
         return seq
 
     def recv_frame(self, timeout_s: float | None = None) -> ReceivedFrame:
-        """The next frame; an error reply raises FacecastError; other messages are skipped."""
+        """The next frame. An error reply raises FacecastError, except NOT_BOUND after the
+        daemon lost this session (it restarted): then the client binds again with the same
+        arguments (``auto_rebind``) and goes on waiting. Other messages are skipped."""
         timeout = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
         while True:
             msg = self.recv(max(0.0, deadline - time.monotonic()))
             if isinstance(msg, Frame):
-                if msg.slot is not None:
-                    if self.ring is None:
-                        raise RingReadError("a shared-memory frame arrived but no ring is open (bind with output='shm')")
-                    image = self.ring.read(msg.slot, msg.slot_seq).image
-                else:
-                    image = decode_pixels(msg.data, msg.pixel_format, msg.width, msg.height)
-                return ReceivedFrame(seq=msg.seq, image=image, message=msg, received=time.time())
+                return self._received(msg)
             if isinstance(msg, Error):
-                raise FacecastError(msg)
+                if not self._handle_lost_session(msg):
+                    raise FacecastError(msg)
+                continue
             log.debug("skipping %s while waiting for a frame", msg.TYPE)
 
     def render(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478") -> ReceivedFrame:
-        """Send one pose and wait for its own frame."""
+        """Send one pose and wait for its own frame. If no reply comes within
+        ``retry_s`` (the daemon may have restarted and lost it), the pose is sent again,
+        until ``timeout_s`` has passed."""
+        deadline = time.monotonic() + self.timeout_s
         seq = self.send_pose(landmarks, landmark_format)
         while True:
-            frame = self.recv_frame()
-            if frame.seq == seq:
-                return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ClientTimeout(f"no frame from {self.endpoint} within {self.timeout_s:.1f} s")
+            try:
+                msg = self.recv(min(self.retry_s, remaining))
+            except ClientTimeout:
+                seq = self.send_pose(landmarks, landmark_format)
+                continue
+            if isinstance(msg, Frame):
+                frame = self._received(msg)
+                if msg.seq == seq:
+                    return frame
+            elif isinstance(msg, Error):
+                if self._handle_lost_session(msg):
+                    seq = self.send_pose(landmarks, landmark_format)
+                elif msg.seq == seq or msg.ref != "pose":
+                    raise FacecastError(msg)
+
+    def _received(self, msg: Frame) -> ReceivedFrame:
+        if msg.slot is not None:
+            if self.ring is None:
+                raise RingReadError("a shared-memory frame arrived but no ring is open (bind with output='shm')")
+            image = self.ring.read(msg.slot, msg.slot_seq).image
+        else:
+            image = decode_pixels(msg.data, msg.pixel_format, msg.width, msg.height)
+        return ReceivedFrame(seq=msg.seq, image=image, message=msg, received=time.time())
+
+    def _handle_lost_session(self, error: Error) -> bool:
+        """True when ``error`` says the daemon no longer knows our binding and it was dealt
+        with: bound again (once per loss; errors for poses sent before are ignored)."""
+        if error.code != ErrorCode.NOT_BOUND or not self.auto_rebind or self._bind_args is None:
+            return False
+        if error.seq is not None and error.seq <= self._rebound_at_seq:
+            return True  # another pose sent before we re-bound: already handled
+        log.warning("the daemon at %s lost this session (restarted?); binding %r again",
+                    self.endpoint, self._bind_args["character"])
+        self._rebound_at_seq = self._seq
+        self.hello()
+        self.bind(**self._bind_args)
+        self.rebinds += 1
+        return True

@@ -72,17 +72,7 @@ class RenderWorker(threading.Thread):
     def _render(self, batch: list[Job]) -> list[RenderResult]:
         jobs: list[PoseJob] = [j.item for j in batch]
         start = time.time()
-        try:
-            frames = self._frames(jobs)
-        except Exception as exc:  # a renderer bug must not kill the daemon: retry one by one
-            log.warning("render of a batch of %d failed (%s); retrying one by one", len(jobs), exc)
-            frames = []
-            for job in jobs:
-                try:
-                    frames.extend(self._frames([job]))
-                except Exception as one_exc:  # this pose alone fails: it gets an error reply
-                    log.exception("render failed for seq %d", job.pose.seq)
-                    frames.append(ProtocolError(ErrorCode.RENDER_FAILED, f"render failed: {one_exc}"))
+        frames = self._render_bisecting(jobs)
         end = time.time()
         self.stats.batch_rendered(len(jobs), end - start)
         results = []
@@ -109,6 +99,23 @@ class RenderWorker(threading.Thread):
                         result.error = ProtocolError(ErrorCode.RENDER_FAILED, str(exc))
             results.append(result)
         return results
+
+    def _render_bisecting(self, jobs: list[PoseJob]) -> list:
+        """Frames for ``jobs``; when the renderer fails on a batch (a bad pose, GPU out of
+        memory), the two halves are retried on their own, down to single poses, so only
+        the poses that fail alone get RENDER_FAILED and the daemon carries on."""
+        try:
+            return self._frames(jobs)
+        except Exception as exc:  # noqa: BLE001 - any renderer failure is contained here
+            if len(jobs) == 1:
+                log.warning("render failed for seq %d: %s", jobs[0].pose.seq, exc)
+                self.stats.count("render_failures")
+                return [ProtocolError(ErrorCode.RENDER_FAILED, f"render failed: {type(exc).__name__}: {exc}")]
+            log.warning("render of a batch of %d failed (%s: %s); retrying in halves",
+                        len(jobs), type(exc).__name__, exc)
+            self.stats.count("batch_retries")
+            half = len(jobs) // 2
+            return self._render_bisecting(jobs[:half]) + self._render_bisecting(jobs[half:])
 
     def _frames(self, jobs: list[PoseJob]) -> list:
         requests = [

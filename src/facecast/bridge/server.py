@@ -23,7 +23,7 @@ from facecast.bridge.endpoints import check_bind_endpoint
 from facecast.bridge.render_worker import PoseJob, RenderResult, RenderWorker
 from facecast.bridge.scheduler import LatestWinsScheduler
 from facecast.bridge.sessions import Binding, Session, SessionTable
-from facecast.bridge.shm_ring import ShmRingWriter, ring_path
+from facecast.bridge.shm_ring import ShmRingWriter, ring_path, stop_resource_tracker
 from facecast.bridge.sinks import PublishedFrame, Sink, create_sink
 from facecast.bridge.stats import DaemonStats
 from facecast.config import AppConfig
@@ -148,6 +148,8 @@ class Daemon:
                 sink.close()
             for session in self.sessions.all():
                 self._end_session(session)
+            if self.stats.counters.get("rings_created"):
+                stop_resource_tracker()
             for sock in (wake_push, wake_pull, self._router):
                 if sock is not None:
                     sock.close(linger=0)

@@ -100,3 +100,20 @@ class ShmRingWriter:
         except FileNotFoundError:
             log.warning("ring %s was already unlinked by someone else", self.name)
         log.debug("ring %s unlinked", self.name)
+
+
+def stop_resource_tracker() -> None:
+    """Stop and reap Python's shared-memory resource tracker process, after every ring is
+    unlinked, so a clean daemon exit leaves no orphaned child behind (it would linger as
+    a zombie where PID 1 does not reap). The tracker is what unlinks rings if the daemon
+    is killed outright, so this runs only on a clean exit. Uses a private CPython API;
+    on a Python without it, the tracker exits by itself when the daemon does."""
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    stop = getattr(tracker, "_stop", None)
+    if stop is not None and getattr(tracker, "_pid", None) is not None:
+        try:
+            stop()
+        except (OSError, ChildProcessError) as exc:
+            log.debug("resource tracker already gone: %s", exc)

@@ -91,12 +91,16 @@ def available_renderers() -> list[str]:
 
 
 def create_renderer(name: str, **kwargs: Any) -> Renderer:
-    """Construct a registered renderer; unknown names list the known ones."""
+    """Construct a registered renderer by name, or any ``Renderer`` subclass given as
+    ``package.module:ClassName`` (your own renderer, or a test double); unknown names list
+    the known ones."""
     # Import the built-in renderers so they register themselves.
     from facecast.inference.renderers import copy as _copy  # noqa: F401
     from facecast.inference.renderers import stamp as _stamp  # noqa: F401
     from facecast.inference.renderers import warp as _warp  # noqa: F401
 
+    if ":" in name:
+        return _import_renderer(name)(**kwargs)
     try:
         factory = _REGISTRY[name]
     except KeyError:
@@ -104,3 +108,16 @@ def create_renderer(name: str, **kwargs: Any) -> Renderer:
             f"unknown renderer {name!r}; available: {', '.join(available_renderers())}"
         ) from None
     return factory(**kwargs)
+
+
+def _import_renderer(spec: str) -> Callable[..., Renderer]:
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot load renderer {spec!r}: {exc}") from None
+    if not (isinstance(factory, type) and issubclass(factory, Renderer)):
+        raise ValueError(f"renderer {spec!r} is not a facecast Renderer subclass")
+    return factory

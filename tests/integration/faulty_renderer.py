@@ -1,0 +1,28 @@
+"""A test double loaded by the real daemon with
+``--renderer tests.integration.faulty_renderer:FaultyRenderer``: the copy renderer,
+except that a pose whose first landmark has z == POISON raises, and a batch larger than
+MAX_BATCH raises a simulated GPU out-of-memory error."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from facecast.inference.renderers.base import RenderRequest
+from facecast.inference.renderers.copy import CopyRenderer
+
+POISON = 42.0
+MAX_BATCH = 2
+
+
+class FaultyRenderer(CopyRenderer):
+    name = "faulty"
+
+    def render(self, batch: Sequence[RenderRequest]) -> list[np.ndarray]:
+        if len(batch) > MAX_BATCH:
+            raise RuntimeError(f"CUDA out of memory (simulated) for a batch of {len(batch)}")
+        for req in batch:
+            if float(req.landmarks[0, 2]) == POISON:
+                raise ValueError("poisoned pose (test)")
+        return super().render(batch)
