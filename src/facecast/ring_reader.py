@@ -19,7 +19,7 @@ from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
-from facecast.protocol.shm_layout import LOCK, SLOT, STATE_CLOSED, parse_header
+from facecast.protocol.shm_layout import LOCK, SLOT, STATE_CLOSED, memory_fence, parse_header
 
 
 class RingReadError(RuntimeError):
@@ -73,8 +73,10 @@ class RingReader:
                 continue
             if slot_seq is not None and before != slot_seq:
                 raise RingReadError(f"slot {slot} was reused (lock {before}, wanted {slot_seq})")
+            memory_fence()
             image = self._views[slot].copy()
             lock, frame_seq, render_end, written = SLOT.unpack_from(buf, entry)
+            memory_fence()
             if lock == before and LOCK.unpack_from(buf, entry)[0] == before:
                 return RingFrame(image, slot, before, frame_seq, render_end, written)
         if int.from_bytes(buf[52:56], "little") == STATE_CLOSED:

@@ -54,7 +54,7 @@ def test_reader_in_another_process_never_sees_a_torn_frame(full_store, tmp_path:
             bound = client.bind("default", width=512, height=512, pixel_format="rgba8", output="shm", slots=2)
             out = tmp_path / "reader.json"
             reader = subprocess.Popen([sys.executable, "-m", "tests.integration.ring_reader_proc",
-                                       bound.shm["name"], "3000", str(out)])
+                                       bound.shm["name"], "20000", str(out)])
             stop = threading.Event()
             sent = 0
 
@@ -84,7 +84,7 @@ def test_reader_in_another_process_never_sees_a_torn_frame(full_store, tmp_path:
         report = json.loads(out.read_text())
     finally:
         assert d.stop() == 0
-    assert report["reads"] == 3000
+    assert report["reads"] == 20000
     assert report["torn"] == 0, report
     assert report["distinct"] > 100, f"the writer should have been writing during the reads: {report}"
 

@@ -21,6 +21,7 @@ from facecast.protocol.shm_layout import (
     STATE_CLOSED,
     WRITE_STATE,
     RingLayout,
+    memory_fence,
 )
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class ShmRingWriter:
         buf = self._shm.buf
         lock = self._locks[slot] + 1
         LOCK.pack_into(buf, entry, lock)  # odd: being written
+        memory_fence()
         dst = self._slots[slot]
         if lay.pixel_format == "rgba8":
             np.copyto(dst, rgba)
@@ -77,6 +79,7 @@ class ShmRingWriter:
         else:
             np.copyto(dst, rgba[..., :3])
         SLOT.pack_into(buf, entry, lock, frame_seq, render_end, time.time())
+        memory_fence()
         lock += 1
         LOCK.pack_into(buf, entry, lock)  # even: stable
         self._locks[slot] = lock

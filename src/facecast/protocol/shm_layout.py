@@ -37,6 +37,7 @@ written, so a reader also knows when the slot has since been reused.
 from __future__ import annotations
 
 import struct
+import threading
 from dataclasses import dataclass
 
 MAGIC = b"FCRG"
@@ -57,6 +58,21 @@ LOCK = struct.Struct("<Q")
 WRITE_STATE = struct.Struct("<QI")  # write_count, latest_slot (offset 40)
 OFF_WRITE_COUNT = 40
 OFF_STATE = 52
+
+
+_FENCE = threading.Lock()
+
+
+def memory_fence() -> None:
+    """A full memory barrier between the seqlock's lock accesses and the pixel copies.
+
+    Python has no fence instruction; a lock round trip is an atomic read-modify-write,
+    which orders every earlier load and store (string copies included) before every later
+    one on x86 and ARM. Without it, the bulk copies that numpy hands to memcpy (which may
+    use fast-string or non-temporal stores) are not guaranteed to be ordered against the
+    lock word, and a reader could accept a torn frame."""
+    with _FENCE:
+        pass
 
 
 class RingFormatError(ValueError):
