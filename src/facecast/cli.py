@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-wait-ms", type=float)
     p.add_argument("--sink", action="append", choices=["virtualcam", "overlay", "mjpeg"],
                    help="also send frames to a virtual camera, the OBS overlay page or an MJPEG stream (repeatable)")
+    p.add_argument("--curve-secret-key", help="the daemon's CurveZMQ .key_secret file (turns authentication on; "
+                   "required to bind anything but loopback or ipc://)")
+    p.add_argument("--curve-clients", help="directory of allowed clients' public .key files")
     p.add_argument("--ready-file", help="write the bound endpoint to this file once listening")
     _add_store(p)
 
@@ -63,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     obs = sub.add_parser("obs", help="OBS integration").add_subparsers(dest="obs", required=True)
     add_obs_arguments(obs.add_parser("setup", parents=[common],
                                      help="create the facecast source in a running OBS (obs-websocket v5)"))
+
+    keys = sub.add_parser("keys", help="CurveZMQ keys").add_subparsers(dest="keys", required=True)
+    k = keys.add_parser("generate", parents=[common], help="write a new key pair (NAME.key, NAME.key_secret)")
+    k.add_argument("directory", type=Path)
+    k.add_argument("--name", default="server", help="file name stem (default server; use one per client)")
 
     p = sub.add_parser("bench", help="benchmarks (print figures)")
     bench = p.add_subparsers(dest="bench", required=True)
@@ -97,6 +105,8 @@ def _config(args: argparse.Namespace) -> AppConfig:
         put("scheduler", "max_wait_ms", args.max_wait_ms)
         if args.sink:
             put("sinks", "enabled", tuple(dict.fromkeys(args.sink)))
+        put("server", "curve_secret_key", args.curve_secret_key)
+        put("server", "curve_clients_dir", args.curve_clients)
     elif args.command == "demo":
         put("demo", "out_dir", args.out)
         put("demo", "seconds", args.seconds)
@@ -178,8 +188,17 @@ def _cmd_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_keys(cfg: AppConfig, args: argparse.Namespace) -> int:
+    from facecast.curve import generate_keys
+
+    public, secret = generate_keys(args.directory, args.name)
+    log.info("public key (give to clients, or put in the daemon's allow-list): %s", public)
+    log.info("secret key (keep private, mode 600): %s", secret)
+    return 0
+
+
 _COMMANDS = {"serve": _cmd_serve, "demo": _cmd_demo, "enroll": _cmd_enroll,
-             "characters": _cmd_characters, "bench": _cmd_bench, "obs": run_obs_setup}
+             "characters": _cmd_characters, "bench": _cmd_bench, "obs": run_obs_setup, "keys": _cmd_keys}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 import zmq
 
 from facecast import __version__
+from facecast.curve import secure_client
 from facecast.protocol.shm_layout import DEFAULT_SLOTS
 from facecast.ring_reader import RingReader, RingReadError
 from facecast.protocol import (
@@ -81,7 +82,11 @@ class ReceivedFrame:
 class Client:
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", timeout_s: float = 10.0,
                  name: str = f"facecast-python/{__version__}", context: zmq.Context | None = None,
-                 auto_rebind: bool = True, retry_s: float = 1.0) -> None:
+                 auto_rebind: bool = True, retry_s: float = 1.0,
+                 curve_server_key: str | None = None, curve_client_secret: str | None = None) -> None:
+        """``curve_server_key``: the daemon's public ``.key`` file, and
+        ``curve_client_secret``: this client's ``.key_secret`` (allow-listed by the daemon),
+        for a daemon with CurveZMQ on."""
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.retry_s = retry_s  # render(): resend a pose that got no reply within this
@@ -95,6 +100,10 @@ class Client:
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, 1000)
         self._sock.setsockopt(zmq.SNDHWM, 1000)
+        if curve_server_key or curve_client_secret:
+            if not (curve_server_key and curve_client_secret):
+                raise ValueError("CurveZMQ needs both the daemon's public key and this client's secret key")
+            secure_client(self._sock, curve_server_key, curve_client_secret)
         self._sock.connect(endpoint)
         self._seq = 0
         self._inbox: collections.deque[Message] = collections.deque()

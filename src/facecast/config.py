@@ -22,7 +22,11 @@ else:  # pragma: no cover
 
 @dataclass(frozen=True)
 class ServerConfig:
-    bind: str = "tcp://127.0.0.1:5555"  # tcp://HOST:PORT or ipc://PATH; loopback only for now
+    bind: str = "tcp://127.0.0.1:5555"  # tcp://HOST:PORT or ipc://PATH; non-loopback needs CurveZMQ
+    curve_secret_key: str = ""  # the daemon's .key_secret file: turns CurveZMQ on (facecast keys generate)
+    curve_clients_dir: str = ""  # directory of allowed clients' public .key files
+    max_poses_per_second: float = 2000.0  # per session; more get RATE_LIMITED (0 = no limit)
+    max_characters: int = 64  # characters kept loaded; the least recently bound is unloaded
     max_message_bytes: int = 4 << 20  # larger messages get a TOO_LARGE error reply
     hard_max_message_bytes: int = 64 << 20  # ZMQ_MAXMSGSIZE: larger ones drop the connection
     rcv_hwm: int = 1000  # ZeroMQ high-water marks (messages), so nothing queues without bound

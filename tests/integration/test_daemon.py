@@ -81,7 +81,18 @@ def test_four_clients_receive_only_their_own_frames_in_order(daemon, full_store)
             c.close()
 
 
-def test_spamming_client_is_latest_wins_with_bounded_staleness_and_flat_memory(daemon, full_store):
+@pytest.fixture
+def unlimited_daemon(full_store, tmp_path):
+    """A daemon without the per-client pose rate limit: latest-wins alone handles a flood."""
+    from tests.integration.daemon_process import start_daemon
+
+    d = start_daemon(tmp_path, full_store.root, "--set", "server.max_poses_per_second=0")
+    yield d
+    assert d.stop() == 0
+
+
+def test_spamming_client_is_latest_wins_with_bounded_staleness_and_flat_memory(unlimited_daemon):
+    daemon = unlimited_daemon
     with Client(daemon.endpoint) as client:
         bound = client.bind("default")
         poses = procedural_performance(bound.neutral, seconds=4.0, fps=25)

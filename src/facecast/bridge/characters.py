@@ -226,6 +226,11 @@ class CharacterStore:
                 out.append(entry.name)
         return sorted(out)
 
+    def evict(self, name: str) -> None:
+        """Drop ``name`` from the in-memory cache (the files stay); the next load reads them."""
+        with self._lock:
+            self._cache.pop(name, None)
+
     def exists(self, name: str) -> bool:
         return (self._dir(name) / "manifest.json").is_file()
 

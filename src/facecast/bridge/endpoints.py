@@ -1,5 +1,5 @@
-"""Which addresses the daemon may bind: loopback TCP and ipc:// only (DESIGN §6) until
-CurveZMQ authentication exists; nothing silently opens a port on a LAN."""
+"""Which addresses the daemon may bind (DESIGN §6): loopback TCP and ipc:// always; any
+other interface only with CurveZMQ on, so nothing silently opens a port on a LAN."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ class EndpointError(ValueError):
     pass
 
 
-def check_bind_endpoint(endpoint: str) -> str:
-    """Validate ``endpoint``; returns it with a port of 0 turned into ZeroMQ's ``*``."""
+def check_bind_endpoint(endpoint: str, curve: bool = False) -> str:
+    """Validate ``endpoint``; returns it with a port of 0 turned into ZeroMQ's ``*``.
+    Non-loopback hosts are accepted only when ``curve`` (CurveZMQ) is on."""
     scheme, sep, rest = endpoint.partition("://")
     if not sep:
         raise EndpointError(f"endpoint {endpoint!r} must look like tcp://127.0.0.1:5555 or ipc:///tmp/facecast.sock")
@@ -30,10 +31,12 @@ def check_bind_endpoint(endpoint: str) -> str:
             loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:
             loopback = False
-        if not loopback:
+        if not loopback and not curve:
             raise EndpointError(
-                f"refusing to bind {endpoint!r}: only loopback addresses (127.0.0.1, ::1, localhost) and ipc:// "
-                "are allowed, because other interfaces need CurveZMQ authentication, which this build lacks"
+                f"refusing to bind {endpoint!r} without CurveZMQ: other interfaces than loopback (127.0.0.1, "
+                "::1, localhost) and ipc:// need authentication. Run `facecast keys generate KEYDIR` and "
+                "`facecast keys generate KEYDIR/clients --name CLIENT`, then start with "
+                "--curve-secret-key KEYDIR/server.key_secret --curve-clients KEYDIR/clients"
             )
     if port in ("0", "*"):
         port = "*"

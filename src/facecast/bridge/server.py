@@ -8,6 +8,7 @@ reply with a code and a counter, and never disturbs another session.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import signal
@@ -20,6 +21,7 @@ import zmq
 from facecast import __version__
 from facecast.bridge.characters import CharacterStore, InvalidCharacterName, UnknownCharacter
 from facecast.bridge.endpoints import check_bind_endpoint
+from facecast.curve import CurveError, secure_server
 from facecast.bridge.render_worker import PoseJob, RenderResult, RenderWorker
 from facecast.bridge.scheduler import LatestWinsScheduler
 from facecast.bridge.sessions import Binding, Session, SessionTable
@@ -77,7 +79,8 @@ class Daemon:
         self.scheduler = LatestWinsScheduler(config.scheduler.max_batch, config.scheduler.max_wait_ms)
         self._results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()
         self.sinks: list[Sink] = [create_sink(name, config) for name in config.sinks.enabled]
-        self._prepared: dict[str, tuple[Any, Any]] = {}  # character -> (renderer handle, neutral)
+        # character -> (renderer handle, neutral), least recently bound first
+        self._prepared: collections.OrderedDict[str, tuple[Any, Any]] = collections.OrderedDict()
         self._stop = threading.Event()
         self._bound = threading.Event()
         self.endpoint: str | None = None
@@ -85,12 +88,18 @@ class Daemon:
         self._router: zmq.Socket | None = None
         self._thread: threading.Thread | None = None
         self._startup_error: BaseException | None = None
+        self._auth: Any = None  # the ZAP authenticator thread when CurveZMQ is on
 
     # ----------------------------------------------------------------- lifecycle
     def bind(self) -> str:
         cfg = self.config.server
-        endpoint = check_bind_endpoint(cfg.bind)
+        curve = bool(cfg.curve_secret_key)
+        if curve and not cfg.curve_clients_dir:
+            raise CurveError("CurveZMQ needs an allow-list: set server.curve_clients_dir (--curve-clients DIR)")
+        endpoint = check_bind_endpoint(cfg.bind, curve=curve)
         router = self._ctx.socket(zmq.ROUTER)
+        if curve:
+            self._auth = secure_server(self._ctx, router, cfg.curve_secret_key, cfg.curve_clients_dir)
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.RCVHWM, cfg.rcv_hwm)
         router.setsockopt(zmq.SNDHWM, cfg.snd_hwm)
@@ -98,7 +107,13 @@ class Daemon:
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # so replies that cannot be delivered are counted
         if endpoint.startswith("tcp://["):
             router.setsockopt(zmq.IPV6, 1)
-        router.bind(endpoint)
+        try:
+            router.bind(endpoint)
+        except zmq.ZMQError as exc:
+            router.close(linger=0)
+            if self._auth is not None:
+                self._auth.stop()
+            raise OSError(f"cannot bind {endpoint}: {exc.strerror} (another daemon on that port?)") from None
         self._router = router
         self.endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
         log.info("facecast daemon %s listening on %s (renderer %s, max_batch %d, max_wait %.1f ms)",
@@ -153,6 +168,8 @@ class Daemon:
             for sock in (wake_push, wake_pull, self._router):
                 if sock is not None:
                     sock.close(linger=0)
+            if self._auth is not None:
+                self._auth.stop()
             self._ctx.term()
             self.renderer.close()
             log.info("facecast daemon stopped; %s", self.stats.snapshot(len(self.sessions))["counters"])
@@ -316,6 +333,7 @@ class Daemon:
             self._send(env, Pong(t_send=msg.t_send, t_server=time.time(), seq=msg.seq))
         elif isinstance(msg, Stats):
             daemon_stats = self.stats.snapshot(len(self.sessions))
+            daemon_stats["characters_loaded"] = list(self._prepared)
             daemon_stats["sinks"] = {sink.name: sink.stats() for sink in self.sinks}
             self._send(env, StatsReport(daemon=daemon_stats, session=session.summary()))
         elif isinstance(msg, Characters):
@@ -351,7 +369,9 @@ class Daemon:
         ))
 
     def _prepare(self, name: str) -> tuple[Any, Any]:
-        if name not in self._prepared:
+        if name in self._prepared:
+            self._prepared.move_to_end(name)
+        else:
             try:
                 character = self.store.load(name)
             except InvalidCharacterName as exc:
@@ -360,6 +380,12 @@ class Daemon:
                 raise ProtocolError(ErrorCode.UNKNOWN_CHARACTER, str(exc)) from None
             self._prepared[name] = (self.renderer.prepare(character.assets()), character.neutral)
             log.info("character %r loaded", name)
+            while len(self._prepared) > self.config.server.max_characters:
+                # Sessions bound to it keep their handle; a new bind loads it again.
+                old, _ = self._prepared.popitem(last=False)
+                self.store.evict(old)
+                self.stats.count("characters_unloaded")
+                log.info("character %r unloaded (least recently bound)", old)
         return self._prepared[name]
 
     def _on_bind(self, session: Session, msg: Bind) -> None:
@@ -396,6 +422,10 @@ class Daemon:
         if msg.landmarks is None:
             raise ProtocolError(ErrorCode.UNSUPPORTED,
                                 "blendshape input is not offered by this daemon yet; send landmarks")
+        limit = self.config.server.max_poses_per_second
+        if limit > 0 and not session.rate.take(limit, t_receive):
+            raise ProtocolError(ErrorCode.RATE_LIMITED,
+                                f"more than {limit:g} poses per second from this client; slow down")
         self.stats.count("poses")
         session.counters["poses"] += 1
         old = self.scheduler.submit(session.identity,

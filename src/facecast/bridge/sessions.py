@@ -33,6 +33,26 @@ class Binding:
 
 
 @dataclass
+class RateLimiter:
+    """Token bucket: ``rate`` poses per second, bursts of a quarter second (at least 10)."""
+
+    tokens: float = -1.0  # -1: full on first use
+    last: float = 0.0
+
+    def take(self, rate: float, now: float) -> bool:
+        capacity = max(10.0, rate / 4.0)
+        if self.tokens < 0:
+            self.tokens = capacity
+        else:
+            self.tokens = min(capacity, self.tokens + (now - self.last) * rate)
+        self.last = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+@dataclass
 class Session:
     identity: bytes  # the ROUTER routing id
     envelope: list[bytes]  # frames to put before a reply (identity, and b"" for REQ peers)
@@ -41,6 +61,7 @@ class Session:
     binding: Binding | None = None
     last_seen: float = field(default_factory=time.monotonic)
     superseded_since_frame: int = 0
+    rate: RateLimiter = field(default_factory=RateLimiter)
     counters: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def summary(self) -> dict[str, Any]:

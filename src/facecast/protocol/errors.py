@@ -22,6 +22,7 @@ class ErrorCode(enum.IntEnum):
     UNKNOWN_CHARACTER = 201  # bind names a character the store does not have
     UNSUPPORTED = 202  # valid request for a feature this daemon does not offer
     SESSION_LIMIT = 203  # too many sessions
+    RATE_LIMITED = 204  # more poses per second than the daemon's per-client limit
     RENDER_FAILED = 500  # the renderer failed for this pose
     INTERNAL = 501  # anything else that went wrong inside the daemon
 
