@@ -8,7 +8,6 @@ reply with a code and a counter, and never disturbs another session.
 
 from __future__ import annotations
 
-import collections
 import logging
 import queue
 import signal
@@ -19,8 +18,9 @@ from typing import Any
 import zmq
 
 from facecast import __version__
-from facecast.bridge.characters import CharacterStore, InvalidCharacterName, UnknownCharacter
+from facecast.bridge.characters import CharacterStore
 from facecast.bridge.endpoints import check_bind_endpoint
+from facecast.bridge.loaded_characters import LoadedCharacters
 from facecast.curve import CurveError, secure_server
 from facecast.bridge.render_worker import PoseJob, RenderResult, RenderWorker
 from facecast.bridge.scheduler import LatestWinsScheduler
@@ -79,8 +79,7 @@ class Daemon:
         self.scheduler = LatestWinsScheduler(config.scheduler.max_batch, config.scheduler.max_wait_ms)
         self._results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()
         self.sinks: list[Sink] = [create_sink(name, config) for name in config.sinks.enabled]
-        # character -> (renderer handle, neutral), least recently bound first
-        self._prepared: collections.OrderedDict[str, tuple[Any, Any]] = collections.OrderedDict()
+        self.characters = LoadedCharacters(store, self.renderer, config.server.max_characters, self.stats)
         self._stop = threading.Event()
         self._bound = threading.Event()
         self.endpoint: str | None = None
@@ -333,7 +332,7 @@ class Daemon:
             self._send(env, Pong(t_send=msg.t_send, t_server=time.time(), seq=msg.seq))
         elif isinstance(msg, Stats):
             daemon_stats = self.stats.snapshot(len(self.sessions))
-            daemon_stats["characters_loaded"] = list(self._prepared)
+            daemon_stats["characters_loaded"] = self.characters.names()
             daemon_stats["sinks"] = {sink.name: sink.stats() for sink in self.sinks}
             self._send(env, StatsReport(daemon=daemon_stats, session=session.summary()))
         elif isinstance(msg, Characters):
@@ -368,26 +367,6 @@ class Daemon:
             },
         ))
 
-    def _prepare(self, name: str) -> tuple[Any, Any]:
-        if name in self._prepared:
-            self._prepared.move_to_end(name)
-        else:
-            try:
-                character = self.store.load(name)
-            except InvalidCharacterName as exc:
-                raise ProtocolError(ErrorCode.INVALID_FIELD, str(exc)) from None
-            except UnknownCharacter as exc:
-                raise ProtocolError(ErrorCode.UNKNOWN_CHARACTER, str(exc)) from None
-            self._prepared[name] = (self.renderer.prepare(character.assets()), character.neutral)
-            log.info("character %r loaded", name)
-            while len(self._prepared) > self.config.server.max_characters:
-                # Sessions bound to it keep their handle; a new bind loads it again.
-                old, _ = self._prepared.popitem(last=False)
-                self.store.evict(old)
-                self.stats.count("characters_unloaded")
-                log.info("character %r unloaded (least recently bound)", old)
-        return self._prepared[name]
-
     def _on_bind(self, session: Session, msg: Bind) -> None:
         if msg.output not in OUTPUT_MODES:
             raise ProtocolError(ErrorCode.UNSUPPORTED, f"output {msg.output!r} not offered; one of {list(OUTPUT_MODES)}")
@@ -395,7 +374,7 @@ class Daemon:
             raise ProtocolError(ErrorCode.UNSUPPORTED,
                                 f"output 'shm' carries raw pixels: one of {list(PIXEL_FORMAT_CODES)}, "
                                 f"not {msg.pixel_format!r}")
-        handle, neutral = self._prepare(msg.character)
+        handle, neutral = self.characters.get(msg.character)
         if session.binding is not None:
             session.binding.close()  # a re-bind replaces the old ring
             session.binding = None
