@@ -46,7 +46,11 @@ class RingReader:
             # which would unlink the daemon's ring when this reader exits.
             resource_tracker.unregister(self._shm._name, "shared_memory")  # type: ignore[attr-defined]
         self.name = name
-        header = parse_header(self._shm.buf, self._shm.size)
+        try:
+            header = parse_header(self._shm.buf, self._shm.size)
+        except Exception:
+            self._shm.close()
+            raise
         self.layout = header.layout
         lay = self.layout
         self._views = [

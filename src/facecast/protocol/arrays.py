@@ -17,6 +17,7 @@ from facecast.protocol.errors import ErrorCode, ProtocolError
 
 WIRE_DTYPE = "f32"
 MAX_ARRAY_ELEMENTS = 1 << 20
+MAX_ARRAY_DIMS = 32  # numpy 1.x's limit (2.x allows 64)
 
 
 def pack_array(values: np.ndarray, **extra: Any) -> dict[str, Any]:
@@ -40,10 +41,12 @@ def unpack_array(field: str, wire: Any, expected_shape: tuple[int, ...] | None =
         or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
     ):
         raise ProtocolError(ErrorCode.BAD_ARRAY, f"{field}: shape must be a non-empty list of non-negative ints")
+    if len(shape) > MAX_ARRAY_DIMS:
+        raise ProtocolError(ErrorCode.BAD_ARRAY, f"{field}: {len(shape)} dimensions (max {MAX_ARRAY_DIMS})")
     count = 1
     for n in shape:
         count *= n
-        if count > MAX_ARRAY_ELEMENTS:
+        if count > MAX_ARRAY_ELEMENTS or n > MAX_ARRAY_ELEMENTS:  # a zero elsewhere keeps count 0
             raise ProtocolError(ErrorCode.BAD_ARRAY, f"{field}: too many elements (max {MAX_ARRAY_ELEMENTS})")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError(ErrorCode.BAD_ARRAY, f"{field}: data must be raw bytes (msgpack bin)")

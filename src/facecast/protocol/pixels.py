@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facecast.protocol.formats import RAW_PIXEL_FORMATS
+from facecast.protocol.formats import ENCODED_PIXEL_FORMATS, RAW_PIXEL_FORMATS
 
 
 def encode_pixels(rgba: np.ndarray, pixel_format: str, jpeg_quality: int = 90) -> bytes:
@@ -29,16 +29,41 @@ def encode_pixels(rgba: np.ndarray, pixel_format: str, jpeg_quality: int = 90) -
 
 def decode_pixels(data: bytes, pixel_format: str, width: int, height: int) -> np.ndarray:
     """Frame bytes -> H x W x C uint8 array in the frame's own channel order
-    (rgba8/rgb8/bgra8 as sent; jpeg decodes to RGB, png to RGBA)."""
+    (rgba8/rgb8/bgra8 as sent; jpeg decodes to RGB, png to RGBA).
+
+    Anything that is not a ``width`` x ``height`` image in ``pixel_format`` raises
+    ValueError: wrong byte count, undecodable or empty jpeg/png data, an encoded image of
+    another size, or an unknown format."""
+    if width < 0 or height < 0:
+        raise ValueError(f"frame size {width}x{height} is negative")
     if pixel_format in RAW_PIXEL_FORMATS:
         channels = RAW_PIXEL_FORMATS[pixel_format]
         expected = width * height * channels
         if len(data) != expected:
             raise ValueError(f"{pixel_format} frame of {width}x{height} needs {expected} bytes, got {len(data)}")
         return np.frombuffer(data, dtype=np.uint8).reshape(height, width, channels)
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixel_format not in ENCODED_PIXEL_FORMATS:
+        raise ValueError(f"unknown pixel format {pixel_format!r}")
+    if not len(data):
+        raise ValueError(f"empty {pixel_format} frame")
+    # jpeg: always 8-bit 3-channel BGR; png: as stored (grey, BGR, BGRA; 8 or 16 bit)
+    flags = cv2.IMREAD_COLOR if pixel_format == "jpeg" else cv2.IMREAD_UNCHANGED
+    try:
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except cv2.error as exc:  # OpenCV asserts on some inputs instead of returning None
+        raise ValueError(f"could not decode {pixel_format} frame: {exc}") from None
     if img is None:
         raise ValueError(f"could not decode {pixel_format} frame")
+    if img.shape[:2] != (height, width):
+        raise ValueError(f"{pixel_format} frame is {img.shape[1]}x{img.shape[0]}, header says {width}x{height}")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ValueError(f"{pixel_format} frame has unsupported sample type {img.dtype}")
     if pixel_format == "jpeg":
         return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    to_rgba = {1: cv2.COLOR_GRAY2RGBA, 3: cv2.COLOR_BGR2RGBA, 4: cv2.COLOR_BGRA2RGBA}.get(channels)
+    if to_rgba is None:
+        raise ValueError(f"png frame with {channels} channels")
+    return cv2.cvtColor(img, to_rgba)
