@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from facecast import __version__
+from facecast.bench.soak import add_soak_arguments, run_soak_command
 from facecast.bridge.sinks import SinkError
 from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
 from facecast.obs_integration.obs_setup import add_obs_arguments, run_obs_setup
@@ -87,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--seconds", type=float, default=2.0)
     _add_store(b)
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    b = bench.add_parser("soak", parents=[common], help="many clients at a fixed rate for minutes: memory, fairness")
+    add_soak_arguments(b)
+    _add_store(b)
     return parser
 
 
@@ -166,6 +170,8 @@ def _cmd_characters(cfg: AppConfig, args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
+    if args.bench == "soak":
+        return run_soak_command(cfg, args)
     if args.bench == "bridge":
         from facecast.bench.bridge import bench_bridge, format_bridge
 
