@@ -11,7 +11,7 @@ import numpy as np
 
 from facecast.tracker.landmarks import FaceLandmarks
 
-__all__ = ["CROP_SIZE", "CROP_SCALE", "CROP_LIFT", "face_crop_box", "crop_to_face", "to_crop_coords"]
+__all__ = ["CROP_SIZE", "CROP_SCALE", "CROP_LIFT", "face_crop_box", "crop_to_face", "crop_box", "to_crop_coords"]
 
 CROP_SIZE = 512
 # Crop geometry: side = CROP_SCALE x the larger face extent, centre raised by CROP_LIFT x
@@ -34,7 +34,14 @@ def crop_to_face(
     rgb: np.ndarray, face: FaceLandmarks, size: int = CROP_SIZE
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Crop the head-and-shoulders square, edge-padded, resized to ``size``."""
-    x0, y0, side = face_crop_box(face)
+    box = face_crop_box(face)
+    return crop_box(rgb, box, size), box
+
+
+def crop_box(rgb: np.ndarray, box: tuple[int, int, int], size: int) -> np.ndarray:
+    """Cut the square ``box`` (x0, y0, side in source pixels; may leave the image, the
+    border is edge-replicated) out of ``rgb`` and resize it to ``size`` x ``size``."""
+    x0, y0, side = box
     h, w = rgb.shape[:2]
     left, top = max(0, -x0), max(0, -y0)
     right, bottom = max(0, x0 + side - w), max(0, y0 + side - h)
@@ -43,7 +50,7 @@ def crop_to_face(
     patch = rgb[y0 + top : y0 + top + side, x0 + left : x0 + left + side]
     interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
     out = cv2.resize(np.ascontiguousarray(patch), (size, size), interpolation=interp)
-    return np.ascontiguousarray(out, dtype=np.uint8), (x0, y0, side)
+    return np.ascontiguousarray(out, dtype=np.uint8)
 
 
 def to_crop_coords(face: FaceLandmarks, box: tuple[int, int, int]) -> np.ndarray:
