@@ -13,6 +13,12 @@ from facecast import __version__
 from facecast.bench.soak import add_soak_arguments, run_soak_command
 from facecast.bridge.sinks import SinkError
 from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
+from facecast.evaluation.reenactment import add_eval_arguments, run_eval_command
+from facecast.inference.models.info import add_model_info_arguments, run_model_info
+from facecast.neural_enroll import (
+    add_enroll_checkpoint_arguments, add_finetune_arguments, check_enroll_arguments, run_enroll_checkpoint,
+    run_finetune,
+)
 from facecast.obs_integration.obs_setup import add_obs_arguments, run_obs_setup
 
 log = logging.getLogger("facecast.cli")
@@ -34,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", parents=[common], help="run the daemon")
     p.add_argument("--bind", help="endpoint, e.g. tcp://127.0.0.1:5555 (port 0: a free one) or ipc:///tmp/fc.sock")
-    p.add_argument("--renderer", help="warp (default); copy and stamp are for benchmarks and tests")
+    p.add_argument("--renderer", help="warp (default), neural; copy and stamp are for benchmarks and tests")
+    p.add_argument("--checkpoint", help="neural renderer's model checkpoint (implies --renderer neural)")
+    p.add_argument("--device", help="neural renderer's device: auto (default), cpu, cuda, cuda:N")
     p.add_argument("--max-batch", type=int)
     p.add_argument("--max-wait-ms", type=float)
     p.add_argument("--sink", action="append", choices=["virtualcam", "overlay", "mjpeg"],
@@ -59,7 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", type=Path, help="images (first = reference) or videos")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--shots", type=int, default=8, help="frames taken from each video (default 8)")
+    add_enroll_checkpoint_arguments(p)
     _add_store(p)
+
+    p = sub.add_parser("finetune", parents=[common],
+                       help="fine-tune the neural model on an enrolled character (the paper's few-shot stage)")
+    add_finetune_arguments(p)
+    _add_store(p)
+
+    add_eval_arguments(sub.add_parser("eval", parents=[common],
+                                      help="self-reenactment on a video: neural vs warp (SSIM, PSNR, L1)"))
 
     p = sub.add_parser("characters", parents=[common], help="list enrolled characters")
     _add_store(p)
@@ -72,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     k = keys.add_parser("generate", parents=[common], help="write a new key pair (NAME.key, NAME.key_secret)")
     k.add_argument("directory", type=Path)
     k.add_argument("--name", default="server", help="file name stem (default server; use one per client)")
+
+    add_model_info_arguments(sub.add_parser("model-info", help="parameter counts and FLOPs per frame of the model configs"))
 
     p = sub.add_parser("bench", help="benchmarks (print figures)")
     bench = p.add_subparsers(dest="bench", required=True)
@@ -95,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> AppConfig:
-    overrides: dict[str, dict[str, Any]] = parse_set_flags(args.set)
+    overrides: dict[str, dict[str, Any]] = parse_set_flags(getattr(args, "set", []))
 
     def put(section: str, key: str, value: Any) -> None:
         if value is not None:
@@ -104,7 +123,9 @@ def _config(args: argparse.Namespace) -> AppConfig:
     put("store", "root", getattr(args, "store", None))
     if args.command == "serve":
         put("server", "bind", args.bind)
-        put("render", "renderer", args.renderer)
+        put("render", "renderer", args.renderer or ("neural" if args.checkpoint else None))
+        put("render", "checkpoint", args.checkpoint)
+        put("render", "device", args.device)
         put("scheduler", "max_batch", args.max_batch)
         put("scheduler", "max_wait_ms", args.max_wait_ms)
         if args.sink:
@@ -115,7 +136,7 @@ def _config(args: argparse.Namespace) -> AppConfig:
         put("demo", "out_dir", args.out)
         put("demo", "seconds", args.seconds)
         put("demo", "size", args.size)
-    return load_config(args.config, overrides)
+    return load_config(getattr(args, "config", None), overrides)  # model-info has no TOML --config
 
 
 def _cmd_serve(cfg: AppConfig, args: argparse.Namespace) -> int:
@@ -152,9 +173,11 @@ def _cmd_demo(cfg: AppConfig, args: argparse.Namespace) -> int:
 def _cmd_enroll(cfg: AppConfig, args: argparse.Namespace) -> int:
     from facecast.bridge.characters import CharacterStore
 
+    check_enroll_arguments(args)
     store = CharacterStore(cfg.store.root or None)
     char = store.enroll(args.name, args.sources, overwrite=args.overwrite, video_shots=args.shots)
     log.info("enrolled %r with %d shot(s) in %s", char.name, char.num_shots, char.path)
+    run_enroll_checkpoint(store, args)
     return 0
 
 
@@ -204,7 +227,8 @@ def _cmd_keys(cfg: AppConfig, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"serve": _cmd_serve, "demo": _cmd_demo, "enroll": _cmd_enroll,
-             "characters": _cmd_characters, "bench": _cmd_bench, "obs": run_obs_setup, "keys": _cmd_keys}
+             "characters": _cmd_characters, "bench": _cmd_bench, "obs": run_obs_setup, "keys": _cmd_keys,
+             "model-info": run_model_info, "finetune": run_finetune, "eval": run_eval_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,143 @@
+"""Parameter counts and per-frame compute of each config (``facecast model-info``).
+
+Convolutions, matmuls and attention are counted by ``torch.utils.flop_counter`` (a
+multiply-add is 2 FLOPs). The rasterizer has no matmuls; its cost is counted as element
+operations: the elements written by every non-view tensor op of its forward pass.
+Everything runs on the meta device (shapes only), so even the paper config is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from facecast.inference.models.config import CONFIGS, ModelConfig, get_config
+from facecast.topology import FORMATS
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# torch is imported inside the functions: the CLI imports this module for its arguments.
+
+__all__ = ["model_info", "format_model_info", "add_model_info_arguments", "run_model_info"]
+
+
+def _count_elements(fn: Callable[[], Any]) -> int:
+    """Elements written by every non-view aten op that ``fn`` runs."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class ElementOpCounter(TorchDispatchMode):
+        elements = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            out = func(*args, **(kwargs or {}))
+            if not func.is_view:
+                for t in out if isinstance(out, (tuple, list)) else (out,):
+                    if isinstance(t, torch.Tensor):
+                        self.elements += t.numel()
+            return out
+
+    with torch.no_grad(), ElementOpCounter() as counter:
+        fn()
+    return counter.elements
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        fn(*args, **kwargs)
+    return int(counter.get_total_flops())
+
+
+def model_info(cfg: ModelConfig) -> dict[str, Any]:
+    """Parameter counts per module and compute per frame (batch 1) of ``cfg``."""
+    import torch
+
+    from facecast.inference.models.talking_head import TalkingHead
+
+    with torch.device("meta"):
+        model = TalkingHead(cfg, num_videos=0).eval()
+        s, e = cfg.image_size, cfg.embed_dim
+        frame = torch.zeros(1, 3, s, s)
+        landmarks = torch.zeros(1, cfg.num_landmark_channels, s, s)
+        adain = torch.zeros(1, model.generator.adain_size)
+        rasterizer_ops = {fmt: _count_elements(lambda: model.rasterizer(torch.zeros(1, n, 3), fmt, s))
+                          for fmt, n in FORMATS.items()}
+        generator_flops = _flops(model.generator, landmarks, adain)
+        embedder_flops = _flops(model.embedder, frame, landmarks)
+        discriminator_flops = _flops(model.discriminator, frame, landmarks, w=torch.zeros(1, e))
+    disc = model.discriminator
+    return {
+        "config": cfg.name,
+        "image_size": s,
+        "embed_dim": e,
+        "adain_size": model.generator.adain_size,
+        "params": {
+            "rasterizer": _params(model.rasterizer),
+            "embedder": _params(model.embedder),
+            "generator": _params(model.generator),
+            "generator_projection": model.generator.projection.numel(),
+            "discriminator": _params(disc) - disc.W.numel(),
+            "discriminator_per_video": e,
+        },
+        "generator_flops_per_frame": generator_flops,
+        "rasterizer_element_ops_per_frame": rasterizer_ops,
+        "embedder_flops_per_shot": embedder_flops,
+        "discriminator_flops_per_frame": discriminator_flops,
+    }
+
+
+def format_model_info(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width table of ``model_info`` results, one row per config."""
+    head = ("config", "size", "E", "adain", "embedder", "generator", "(of it P)", "discrim.", "+/video",
+            "G GFLOP", "rast mp478", "rast ib68", "E GFLOP", "D GFLOP")
+    lines = []
+    for r in rows:
+        p = r["params"]
+        lines.append((
+            r["config"], f"{r['image_size']}²", str(r["embed_dim"]), str(r["adain_size"]),
+            f"{p['embedder'] / 1e6:.2f}M", f"{p['generator'] / 1e6:.2f}M", f"{p['generator_projection'] / 1e6:.2f}M",
+            f"{p['discriminator'] / 1e6:.2f}M", str(p["discriminator_per_video"]),
+            f"{r['generator_flops_per_frame'] / 1e9:.2f}",
+            f"{r['rasterizer_element_ops_per_frame']['mediapipe478'] / 1e9:.3f}G",
+            f"{r['rasterizer_element_ops_per_frame']['ibug68'] / 1e9:.3f}G",
+            f"{r['embedder_flops_per_shot'] / 1e9:.2f}", f"{r['discriminator_flops_per_frame'] / 1e9:.2f}",
+        ))
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(head)]
+    fmt_row = "  ".join(f"{{:>{w}}}" for w in widths)
+    out = [fmt_row.format(*head), fmt_row.format(*("-" * w for w in widths))]
+    out += [fmt_row.format(*row) for row in lines]
+    out.append("")
+    out.append("parameters per module (M = 10^6); P = the generator's AdaIN projection (in 'generator');")
+    out.append("discriminator without its per-video matrix W (+E per training video); FLOPs per frame at batch 1")
+    out.append("(multiply-add = 2); rasterizer: element operations per frame (no matmuls); E per shot.")
+    return "\n".join(out)
+
+
+def add_model_info_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``facecast model-info``."""
+    parser.add_argument("--config", dest="model_config", default="all",
+                        help=f"model config: {', '.join(CONFIGS)} or all (default all)")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def run_model_info(cfg: Any, args: argparse.Namespace) -> int:
+    """``facecast model-info``: print the table (stdout); ValueError for an unknown config."""
+    names = list(CONFIGS) if args.model_config == "all" else [get_config(args.model_config).name]
+    rows = [model_info(get_config(name)) for name in names]
+    sys.stdout.write(format_model_info(rows) + "\n")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
