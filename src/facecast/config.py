@@ -44,7 +44,9 @@ class SchedulerConfig:
 
 @dataclass(frozen=True)
 class RenderConfig:
-    renderer: str = "warp"  # warp | copy (copy: a fixed frame, for transport benchmarks)
+    renderer: str = "warp"  # warp | neural | copy (copy: a fixed frame, for transport benchmarks)
+    checkpoint: str = ""  # neural: the model checkpoint (facecast train ... --out CKPT); required for neural
+    device: str = "auto"  # neural: auto (CUDA when available) | cpu | cuda | cuda:N
 
 
 @dataclass(frozen=True)

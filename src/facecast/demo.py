@@ -63,7 +63,8 @@ def video_performance(video: Path, character_neutral: np.ndarray) -> tuple[np.nd
     return retarget_relative(np.stack(held), found[0], size, character_neutral), float(fps)
 
 
-def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
+def write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
+    """Write RGB(A) frames (alpha dropped) as an H.264 mp4."""
     h, w = frames[0].shape[:2]
     writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
                                          output_params=["-pix_fmt", "yuv420p"], macro_block_size=1,
@@ -106,7 +107,7 @@ def run_demo(cfg: AppConfig, character: str | None = None, video: Path | None = 
             daemon.join(timeout=10)
     stem = f"demo_{char.name}"
     video_path, sheet_path = out_dir / f"{stem}.mp4", out_dir / f"{stem}_sheet.png"
-    _write_video(video_path, images, fps)
+    write_video(video_path, images, fps)
     _contact_sheet(sheet_path, images)
     lat = np.array(latencies)
     return DemoResult(video=video_path, contact_sheet=sheet_path, frames=len(latencies), fps=len(latencies) / elapsed,

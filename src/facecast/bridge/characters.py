@@ -9,6 +9,9 @@ Layout under the store root::
     <name>/landmarks.npz     neutral (478x3), shots (Kx478x3), blendshapes (Kx52), float32,
                              x/y normalized to each shot's crop
     <name>/manifest.json     name, format version, creation time, sources, crop boxes, ...
+    <name>/neural/<sha>.pt   the neural renderer's embedding and AdaIN parameters for the
+                             checkpoint of that sha256 (``facecast enroll --checkpoint``,
+                             ``facecast finetune``; see facecast.inference.neural_assets)
 
 Every write goes to a temporary directory inside the root that is renamed into place,
 so a reader never sees a half-written character.
@@ -26,7 +29,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -47,6 +50,9 @@ from facecast.tracker.landmarks import (
     read_video_frames,
     video_frame_count,
 )
+
+if TYPE_CHECKING:  # torch is imported only when neural assets are used
+    from facecast.inference.neural_assets import NeuralAssets
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +135,8 @@ class Character:
     def assets(self) -> CharacterAssets:
         """The renderer-facing view of this character."""
         return CharacterAssets(
-            name=self.name, image=self.image, neutral=self.neutral, matte=self.matte
+            name=self.name, image=self.image, neutral=self.neutral, matte=self.matte,
+            shot_images=self.shot_images, shots=self.shots, directory=self.path,
         )
 
 
@@ -303,6 +310,25 @@ class CharacterStore:
             self._cache.pop(name, None)
             log.info("updated the head matte of character %r in %s", name, directory)
             return self.load(name)
+
+    # ----------------------------------------------------------------- neural assets
+    def save_neural_assets(self, name: str, assets: NeuralAssets) -> Path:
+        """Store a character's neural assets for one checkpoint (replacing older ones for
+        that checkpoint); returns the file. The character must exist."""
+        from facecast.inference import neural_assets
+
+        directory = self._dir(name)
+        with self._lock:
+            if not (directory / "manifest.json").is_file():
+                known = ", ".join(self.names()) or "none"
+                raise UnknownCharacter(f"no character {name!r} in {self.root} (enrolled: {known})")
+            return neural_assets.save_assets(directory, assets)
+
+    def load_neural_assets(self, name: str, checkpoint_sha256: str) -> NeuralAssets | None:
+        """A character's neural assets for the checkpoint of that sha256, or None."""
+        from facecast.inference import neural_assets
+
+        return neural_assets.load_assets(self._dir(name), checkpoint_sha256)
 
     # ----------------------------------------------------------------- enrolling
     def enroll(

@@ -29,7 +29,7 @@ from facecast.bridge.shm_ring import ShmRingWriter, ring_path, stop_resource_tra
 from facecast.bridge.sinks import PublishedFrame, Sink, create_sink
 from facecast.bridge.stats import DaemonStats
 from facecast.config import AppConfig
-from facecast.inference.renderers.base import Renderer, create_renderer
+from facecast.inference.renderers.base import Renderer, create_renderer, renderer_config_keys
 from facecast.protocol import (
     LANDMARK_FORMATS,
     OUTPUT_MODES,
@@ -67,13 +67,20 @@ REQUEST_TYPES = (Hello, Bind, Pose, Ping, Stats, Characters, Bye)
 _WAKE_ENDPOINT = "inproc://facecast-render-wake-{}"
 
 
+def make_renderer(config: AppConfig) -> Renderer:
+    """The renderer ``[render] renderer`` names, given the ``[render]`` knobs it takes."""
+    name = config.render.renderer
+    options = {key: getattr(config.render, key) for key in renderer_config_keys(name)}
+    return create_renderer(name, **options)
+
+
 class Daemon:
     """Serve until ``stop()`` (or SIGINT/SIGTERM when run in the main thread)."""
 
     def __init__(self, config: AppConfig, store: CharacterStore, renderer: Renderer | None = None) -> None:
         self.config = config
         self.store = store
-        self.renderer = renderer or create_renderer(config.render.renderer)
+        self.renderer = renderer or make_renderer(config)
         self.stats = DaemonStats()
         self.sessions = SessionTable(config.server.max_sessions)
         self.scheduler = LatestWinsScheduler(config.scheduler.max_batch, config.scheduler.max_wait_ms)

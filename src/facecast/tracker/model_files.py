@@ -27,6 +27,8 @@ from pathlib import Path
 import platformdirs
 from tqdm import tqdm
 
+from facecast.filehash import sha256_of  # noqa: F401 (re-export)
+
 log = logging.getLogger(__name__)
 
 FACE_LANDMARKER_FILE = "face_landmarker.task"
@@ -64,15 +66,6 @@ def model_base_url() -> str:
 def offline() -> bool:
     """True when ``FACECAST_OFFLINE`` asks for no network access."""
     return os.environ.get(ENV_OFFLINE, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download_file(url: str, dest: Path, sha256: str) -> Path:

@@ -19,10 +19,16 @@ Contract:
 from __future__ import annotations
 
 import abc
+import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from facecast import topology as topo
+
+MAX_SIZE = 4096  # largest output side a renderer accepts
 
 
 class RenderError(RuntimeError):
@@ -36,12 +42,21 @@ class CharacterAssets:
     image: S x S x 3 uint8 RGB square crop around the head.
     neutral: 478 x 3 float32 MediaPipe landmarks of ``image``, normalized to it.
     matte: optional S x S uint8 head matte (255 = head), from enrollment.
+    shot_images: every shot's S x S x 3 uint8 crop (``shot_images[0]`` is ``image``);
+        empty when only the reference is known.
+    shots: K x 478 x 3 float32 landmarks of ``shot_images``, each normalized to its crop.
+    directory: the character's folder in the store, where renderers find per-character
+        files they made at enrollment (the neural renderer's AdaIN parameters); None for
+        characters that live only in memory. Renderers read it, never write it.
     """
 
     name: str
     image: np.ndarray
     neutral: np.ndarray
     matte: np.ndarray | None = None
+    shot_images: tuple[np.ndarray, ...] = ()
+    shots: np.ndarray | None = None
+    directory: Path | None = None
 
 
 @dataclass
@@ -73,32 +88,71 @@ class Renderer(abc.ABC):
         """Release resources (GPU memory, thread pools)."""
 
 
+def check_request(req: RenderRequest, handle_type: type) -> None:
+    """Raise ValueError describing what is wrong with one request (any renderer).
+
+    handle_type: the class of the handles the renderer's ``prepare`` returns.
+    """
+    if not isinstance(req.character, handle_type):
+        raise ValueError(
+            f"character handle is {type(req.character).__name__}, not a {handle_type.__name__} from prepare"
+        )
+    if req.landmark_format not in topo.FORMATS:
+        raise ValueError(f"unknown landmark_format {req.landmark_format!r}; known: {', '.join(topo.FORMATS)}")
+    want = topo.point_count(req.landmark_format)
+    lm = req.landmarks
+    if not isinstance(lm, np.ndarray) or lm.ndim != 2 or lm.shape[1] not in (2, 3):
+        raise ValueError(f"landmarks must be an N x 3 array, got {getattr(lm, 'shape', type(lm))}")
+    if lm.shape[0] != want:
+        raise ValueError(f"{req.landmark_format} needs {want} landmarks, got {lm.shape[0]}")
+    if not np.all(np.isfinite(lm)):
+        raise ValueError("landmarks contain NaN or infinite values")
+    w, h = req.width, req.height
+    if not (isinstance(w, (int, np.integer)) and isinstance(h, (int, np.integer))):
+        raise ValueError(f"width and height must be integers, got {w!r} x {h!r}")
+    if not (1 <= w <= MAX_SIZE and 1 <= h <= MAX_SIZE):
+        raise ValueError(f"output size {w}x{h} outside 1..{MAX_SIZE}")
+
+
 _REGISTRY: dict[str, Callable[..., Renderer]] = {}
+_CONFIG_KEYS: dict[str, tuple[str, ...]] = {}
+# Built-in renderers imported only when asked for by name (they import torch, which a
+# warp daemon need not load).
+_LAZY_MODULES = {"neural": "facecast.inference.renderers.neural"}
 
 
-def register_renderer(name: str) -> Callable[[Callable[..., Renderer]], Callable[..., Renderer]]:
-    """Class decorator: make a renderer constructible by name."""
+def register_renderer(
+    name: str, config_keys: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Renderer]], Callable[..., Renderer]]:
+    """Class decorator: make a renderer constructible by name.
+
+    config_keys: ``[render]`` config knobs the daemon passes to the constructor as
+    keyword arguments of the same names (e.g. the neural renderer's checkpoint).
+    """
 
     def deco(factory: Callable[..., Renderer]) -> Callable[..., Renderer]:
         _REGISTRY[name] = factory
+        _CONFIG_KEYS[name] = tuple(config_keys)
         return factory
 
     return deco
 
 
+def renderer_config_keys(name: str) -> tuple[str, ...]:
+    """The ``[render]`` knobs renderer ``name`` takes as constructor arguments."""
+    _import_builtin(name)
+    return _CONFIG_KEYS.get(name, ())
+
+
 def available_renderers() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_LAZY_MODULES))
 
 
 def create_renderer(name: str, **kwargs: Any) -> Renderer:
     """Construct a registered renderer by name, or any ``Renderer`` subclass given as
     ``package.module:ClassName`` (your own renderer, or a test double); unknown names list
     the known ones."""
-    # Import the built-in renderers so they register themselves.
-    from facecast.inference.renderers import copy as _copy  # noqa: F401
-    from facecast.inference.renderers import stamp as _stamp  # noqa: F401
-    from facecast.inference.renderers import warp as _warp  # noqa: F401
-
+    _import_builtin(name)
     if ":" in name:
         return _import_renderer(name)(**kwargs)
     try:
@@ -110,9 +164,18 @@ def create_renderer(name: str, **kwargs: Any) -> Renderer:
     return factory(**kwargs)
 
 
-def _import_renderer(spec: str) -> Callable[..., Renderer]:
-    import importlib
+def _import_builtin(name: str) -> None:
+    """Import the built-in renderers so they register themselves (``name``'s too, when it
+    is one imported only on demand)."""
+    from facecast.inference.renderers import copy as _copy  # noqa: F401
+    from facecast.inference.renderers import stamp as _stamp  # noqa: F401
+    from facecast.inference.renderers import warp as _warp  # noqa: F401
 
+    if name in _LAZY_MODULES and name not in _REGISTRY:
+        importlib.import_module(_LAZY_MODULES[name])
+
+
+def _import_renderer(spec: str) -> Callable[..., Renderer]:
     module_name, _, attr = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)

@@ -27,9 +27,11 @@ from scipy.spatial import ConvexHull, Delaunay
 
 from facecast import topology as topo
 from facecast.inference.renderers.base import (
+    MAX_SIZE,  # noqa: F401 (re-export)
     CharacterAssets,
     RenderRequest,
     Renderer,
+    check_request,
     register_renderer,
 )
 
@@ -39,7 +41,6 @@ RING_PUSH = 1.3  # face-oval points pushed out from the face centre by this fact
 RING_FOLLOW = 0.75  # share of its face-edge point's non-rigid motion a ring point follows
 RING_MARGIN = 0.02  # keep ring points this far (normalized) inside the image
 BORDER_STEPS = 8  # border anchors per image side
-MAX_SIZE = 4096
 SIZE_CACHE_LEN = 8  # cached output sizes per character
 _SHIFT = 4  # fixed-point bits for subpixel triangle rasterization
 _MIN_AREA = 1e-3  # driven triangles with less area (px^2) are not rasterized
@@ -345,23 +346,7 @@ def _build_mesh(fmt: str, neutral478: np.ndarray, cavity: np.ndarray) -> _Mesh:
 
 def validate_request(req: RenderRequest) -> None:
     """Raise ValueError describing what is wrong with one request."""
-    if not isinstance(req.character, WarpCharacter):
-        raise ValueError(f"character handle is {type(req.character).__name__}, not from WarpRenderer.prepare")
-    if req.landmark_format not in topo.FORMATS:
-        raise ValueError(f"unknown landmark_format {req.landmark_format!r}; known: {', '.join(topo.FORMATS)}")
-    want = topo.point_count(req.landmark_format)
-    lm = req.landmarks
-    if not isinstance(lm, np.ndarray) or lm.ndim != 2 or lm.shape[1] not in (2, 3):
-        raise ValueError(f"landmarks must be an N x 3 array, got {getattr(lm, 'shape', type(lm))}")
-    if lm.shape[0] != want:
-        raise ValueError(f"{req.landmark_format} needs {want} landmarks, got {lm.shape[0]}")
-    if not np.all(np.isfinite(lm)):
-        raise ValueError("landmarks contain NaN or infinite values")
-    w, h = req.width, req.height
-    if not (isinstance(w, (int, np.integer)) and isinstance(h, (int, np.integer))):
-        raise ValueError(f"width and height must be integers, got {w!r} x {h!r}")
-    if not (1 <= w <= MAX_SIZE and 1 <= h <= MAX_SIZE):
-        raise ValueError(f"output size {w}x{h} outside 1..{MAX_SIZE}")
+    check_request(req, WarpCharacter)
 
 
 @register_renderer("warp")

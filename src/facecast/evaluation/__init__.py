@@ -1,0 +1,1 @@
+"""Quality evaluation of the renderers: self-reenactment (`facecast eval`)."""
