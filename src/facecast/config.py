@@ -92,6 +92,26 @@ class MjpegConfig:
 
 
 @dataclass(frozen=True)
+class TrackerConfig:
+    """Webcam/video tracker (facecast track, record, replay); docs/tracker.md."""
+
+    # One Euro filter (Casiez et al. 2012) on the 478 landmarks, in image-normalised units
+    # (x, y in 0..1): cutoff = min_cutoff + beta * speed (speed per landmark, units/s).
+    # Chosen on the shared videos (docs/tracker.md): jitter on a still face / 3, lag < 1 frame.
+    min_cutoff: float = 1.0  # Hz at rest: lower = less jitter, more lag on slow motion
+    beta: float = 30.0  # cutoff rise per unit/s of speed: higher = less lag on fast motion
+    d_cutoff: float = 1.0  # Hz, low-pass of the speed estimate
+    head_min_cutoff: float = 1.0  # the same filter on the head yaw/pitch/roll (radians)
+    head_beta: float = 5.0  # per rad/s
+    hold_s: float = 0.5  # face lost: hold the last pose this long ...
+    ease_s: float = 1.0  # ... then ease to the neutral face over this long
+    no_face_warning_s: float = 5.0  # warn "no face for N s" after N s, then at most every N s
+    calibration_frames: int = 10  # driver neutral = mean of the first N tracked frames
+    min_detection_confidence: float = 0.5  # MediaPipe FaceLandmarker thresholds
+    min_tracking_confidence: float = 0.5
+
+
+@dataclass(frozen=True)
 class AppConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -102,6 +122,7 @@ class AppConfig:
     virtualcam: VirtualCamConfig = field(default_factory=VirtualCamConfig)
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
     mjpeg: MjpegConfig = field(default_factory=MjpegConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
 
 class ConfigError(ValueError):
