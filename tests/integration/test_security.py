@@ -122,3 +122,25 @@ def test_least_recently_bound_characters_are_unloaded(full_store, tmp_path: Path
             assert "mona_lisa" in first.stats().daemon["characters_loaded"]
     finally:
         assert d.stop() == 0
+
+
+def test_session_limit_refuses_new_clients_and_keeps_the_others(default_store, tmp_path: Path):
+    d = start_daemon(tmp_path, default_store.root, "--renderer", "copy", "--set", "server.max_sessions=2")
+    try:
+        with Client(d.endpoint) as a, Client(d.endpoint) as b:
+            bound = a.bind("default", width=32, height=32)
+            b.bind("default", width=32, height=32)
+            with Client(d.endpoint, auto_rebind=False) as c:
+                with pytest.raises(FacecastError) as refused:
+                    c.hello()
+                assert refused.value.code == 203 and refused.value.name == "SESSION_LIMIT"
+                assert "2 sessions" in str(refused.value)
+                # the admitted sessions are undisturbed
+                assert a.render(bound.neutral).image.shape == (32, 32, 4)
+                assert b.render(bound.neutral).image.shape == (32, 32, 4)
+                assert a.stats().daemon["errors"]["SESSION_LIMIT"] == 1
+                # a session that ends frees its place
+                b.bye()
+                assert c.hello().session
+    finally:
+        assert d.stop() == 0

@@ -305,9 +305,16 @@ class Daemon:
             return
         identity, envelope, payload = frames[0], frames[:-1], frames[-1]
         session = self.sessions.get_or_create(identity, envelope)
-        if session is None:
+        if session is None:  # refused; name the request it answers so the client can match the reply
+            ref = seq = None
+            try:
+                refused = decode(payload, self.config.server.max_message_bytes)
+                ref, seq = refused.TYPE, getattr(refused, "seq", None)
+            except DecodeError as err:
+                ref, seq = err.msg_type, err.seq
             self._reply_error(envelope, ProtocolError(ErrorCode.SESSION_LIMIT,
-                              f"the daemon already has {self.sessions.max_sessions} sessions"), None)
+                              f"the daemon already has {self.sessions.max_sessions} sessions"), None,
+                              seq=seq, ref=ref)
             return
         try:
             msg = decode(payload, self.config.server.max_message_bytes)
