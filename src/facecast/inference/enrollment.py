@@ -12,9 +12,11 @@ import datetime as _dt
 import logging
 from typing import Sequence
 
+import cv2
 import numpy as np
 import torch
 
+from facecast.inference.matte import head_matte
 from facecast.inference.models.talking_head import TalkingHead
 from facecast.inference.neural_assets import NeuralAssets
 from facecast.inference.neural_engine import NeuralEngine, frames_to_tensor, points_tensor, resolve_device
@@ -67,12 +69,15 @@ def fit_character(
     from facecast.inference.training.finetune import finetune as run_finetune
 
     dev = resolve_device(device)
-    frames = frames_to_tensor(images, model.cfg.image_size)  # (K, 3, S, S) in [-1, 1]
+    size = model.cfg.image_size
+    frames = frames_to_tensor(images, size)  # (K, 3, S, S) in [-1, 1]
     with torch.no_grad():
         lm_images = model.landmark_images(points_tensor(list(landmarks), torch.device("cpu")),
                                           landmark_format)  # (K, 3, S, S) in [0, 1]
     tuning = {key: value for key, value in (("steps", steps), ("lr", lr)) if value is not None}
-    result = run_finetune(model, frames, lm_images, full=full, device=str(dev), progress=progress, **tuning)
+    mattes = shot_mattes(images, landmarks, size) if landmark_format == "mediapipe478" else None
+    result = run_finetune(model, frames, lm_images, full=full, device=str(dev), progress=progress,
+                          mattes=mattes, **tuning)
     losses = tuple(float(x) for x in result.losses)
     done = steps if steps is not None else len(losses)
     if losses:
@@ -84,3 +89,16 @@ def fit_character(
                         w=result.w.detach().cpu(), generator_state=state, steps=done, losses=losses,
                         **common)
 
+
+
+def shot_mattes(images: Sequence[np.ndarray], landmarks: np.ndarray, size: int) -> torch.Tensor:
+    """Head mattes of the shots, the generator's alpha target: (K, 1, size, size) in [0, 1].
+
+    Without them fine-tuning would teach the generator an opaque alpha.
+    """
+    out = []
+    for img, lm in zip(images, landmarks):
+        matte = head_matte(np.asarray(img), np.asarray(lm, np.float32))  # (H, W) uint8
+        interp = cv2.INTER_AREA if matte.shape[0] > size else cv2.INTER_CUBIC
+        out.append(cv2.resize(matte, (size, size), interpolation=interp))
+    return torch.from_numpy(np.stack(out)).unsqueeze(1).float() / 255.0
