@@ -127,13 +127,13 @@ CONFIGS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(
         name="tiny",
         image_size=64,
-        embed_dim=64,
-        embedder_channels=(16, 32, 64, 64),
-        generator_down_channels=(16, 32),
-        generator_res_blocks=2,
-        generator_up_channels=(16, 16),
-        discriminator_channels=(16, 32, 64, 64),
-        attention_size=32,
+        embed_dim=32,
+        embedder_channels=(8, 16, 32, 32),
+        generator_down_channels=(8, 16, 32),
+        generator_res_blocks=1,
+        generator_up_channels=(16, 8, 8),
+        discriminator_channels=(8, 16, 32, 32),
+        attention_size=16,
     ),
 }
 
