@@ -1,0 +1,61 @@
+"""The neural renderer in the real daemon (`facecast serve --checkpoint`), driven by a real
+ZeroMQ client; a tiny random-weight checkpoint made here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facecast import topology as topo
+from facecast.client import Client
+from facecast.inference.models import TalkingHead, get_config, save_checkpoint
+from tests.integration.daemon_process import start_daemon
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, TalkingHead(get_config("tiny"), num_videos=1))
+    return path
+
+
+def test_neural_daemon_serves_rgba_frames(default_store, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path, default_store.root, "--checkpoint", str(tiny_checkpoint), "--device", "cpu")
+    try:
+        with Client(daemon.endpoint, timeout_s=60) as client:
+            assert client.hello().capabilities["renderer"] == "neural"
+            bound = client.bind("default", width=96, height=80, pixel_format="rgba8")
+            neutral = bound.neutral
+            opened = neutral.copy()
+            opened[list(topo.MP_LOWER_INNER_LIP + topo.MP_LOWER_OUTER_LIP + topo.MP_CHIN), 1] += 0.05
+            first = client.render(neutral).image
+            second = client.render(opened).image
+            ibug = client.render(topo.to_ibug68(neutral), landmark_format="ibug68").image
+        for frame in (first, second, ibug):
+            assert frame.shape == (80, 96, 4) and frame.dtype == np.uint8
+            assert frame[..., 3].std() > 0.5, "the alpha channel is the generator's, not a constant"
+        assert np.abs(first.astype(int) - second.astype(int)).mean() > 0.2, "the pose changes the frame"
+    finally:
+        rc = daemon.stop()
+    assert rc == 0, daemon.log()
+    log = daemon.log()
+    assert "no neural assets" in log and "--checkpoint" in log, "the on-the-fly embedding is warned about"
+
+
+def test_serve_with_a_missing_checkpoint_fails_clearly(default_store, tmp_path: Path) -> None:
+    missing = tmp_path / "models" / "missing.pt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "facecast.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store",
+         str(default_store.root), "--checkpoint", str(missing)],
+        capture_output=True, text=True, timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert str(missing) in out and "facecast train" in out and "docs/training.md" in out
+    assert "Traceback" not in out
