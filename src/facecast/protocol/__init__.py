@@ -13,6 +13,7 @@ from facecast.protocol.formats import (
     PIXEL_FORMATS,
     PROTOCOL_VERSION,
     RAW_PIXEL_FORMATS,
+    TRACKING_STATES,
 )
 from facecast.protocol.messages import (
     TIMING_KEYS,
@@ -38,7 +39,7 @@ from facecast.protocol.pixels import decode_pixels, encode_pixels
 
 __all__ = [
     "ARKIT_BLENDSHAPES", "LANDMARK_FORMATS", "OUTPUT_MODES", "PIXEL_FORMATS", "PROTOCOL_VERSION",
-    "RAW_PIXEL_FORMATS", "TIMING_KEYS", "DEFAULT_MAX_BYTES", "Bind", "Bound", "Bye", "CharacterList",
+    "RAW_PIXEL_FORMATS", "TRACKING_STATES", "TIMING_KEYS", "DEFAULT_MAX_BYTES", "Bind", "Bound", "Bye", "CharacterList",
     "Characters", "DecodeError", "Error", "ErrorCode", "Frame", "Goodbye", "Hello", "Message", "Ping",
     "Pong", "Pose", "ProtocolError", "Stats", "StatsReport", "Welcome", "decode", "decode_pixels",
     "encode", "encode_pixels", "message_types", "pack_array", "unpack_array",

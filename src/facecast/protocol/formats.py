@@ -39,6 +39,11 @@ ARKIT_BLENDSHAPES: tuple[str, ...] = (
     "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight", "tongueOut",
 )
 
+# Tracking states a pose may report (optional `tracking` field): the tracker saw the face
+# ("tracking"), lost it and holds the last pose ("holding"), eases towards the neutral face
+# ("easing"), or has shown the neutral face since ("lost").
+TRACKING_STATES: tuple[str, ...] = ("tracking", "holding", "easing", "lost")
+
 # Bounds on requested frame sizes (pixels per side).
 MIN_FRAME_SIDE = 16
 MAX_FRAME_SIDE = 2048

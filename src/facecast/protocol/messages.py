@@ -195,7 +195,9 @@ class Bound(Message):
 class Pose(Message):
     """Client -> daemon: one frame of face motion. Exactly one of ``landmarks`` (N x 3 in
     ``landmark_format``) or ``blendshapes`` (52 ARKit weights, with optional ``head``
-    yaw/pitch/roll in radians). Answered by one ``frame`` (or superseded, see docs)."""
+    yaw/pitch/roll in radians). Answered by one ``frame`` (or superseded, see docs).
+    ``tracking`` (optional) is a tracker's state for this pose, one of ``TRACKING_STATES``
+    when sent by facecast's tracker; informational, any string is accepted."""
 
     TYPE: ClassVar[str] = "pose"
     seq: int
@@ -204,9 +206,12 @@ class Pose(Message):
     landmark_format: str = "mediapipe478"
     blendshapes: np.ndarray | None = None
     head: np.ndarray | None = None
+    tracking: str | None = None
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"seq": self.seq, "t_send": self.t_send}
+        if self.tracking is not None:
+            out["tracking"] = self.tracking
         if self.landmarks is not None:
             out["landmarks"] = pack_array(self.landmarks, format=self.landmark_format)
         if self.blendshapes is not None:
@@ -219,6 +224,7 @@ class Pose(Message):
     def from_body(cls, d: dict[str, Any]) -> "Pose":
         seq = f.read_int(d, "seq")
         t_send = f.read_float(d, "t_send", 0.0)
+        tracking = f.read_opt_str(d, "tracking")  # any string: later trackers may add states
         has_lm, has_bs = d.get("landmarks") is not None, d.get("blendshapes") is not None
         if has_lm == has_bs:
             raise ProtocolError(ErrorCode.INVALID_FIELD, "a pose carries exactly one of 'landmarks' or 'blendshapes'")
@@ -232,10 +238,10 @@ class Pose(Message):
             pts = unpack_array("landmarks", wire, LANDMARK_FORMATS[fmt])
             if np.abs(pts).max() > 100.0:
                 raise ProtocolError(ErrorCode.BAD_ARRAY, "landmarks: coordinates must be normalized (|value| <= 100)")
-            return cls(seq=seq, t_send=t_send, landmarks=pts, landmark_format=fmt)
+            return cls(seq=seq, t_send=t_send, landmarks=pts, landmark_format=fmt, tracking=tracking)
         weights = unpack_array("blendshapes", d["blendshapes"], (len(ARKIT_BLENDSHAPES),))
         head = unpack_array("head", d["head"], (3,)) if d.get("head") is not None else None
-        return cls(seq=seq, t_send=t_send, blendshapes=weights, head=head)
+        return cls(seq=seq, t_send=t_send, blendshapes=weights, head=head, tracking=tracking)
 
 
 @_register

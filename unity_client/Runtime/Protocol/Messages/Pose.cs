@@ -16,6 +16,7 @@ namespace Facecast.Protocol
         public PointArray Landmarks;    // with Format mediapipe478 or ibug68
         public PointArray Blendshapes;  // [52]
         public PointArray Head;         // [3], only with blendshapes
+        public string Tracking;         // optional tracker state: tracking, holding, easing, lost (any string accepted)
 
         public static Pose FromLandmarks(long seq, float[] xyz, string format = Formats.Mediapipe478, double tSend = 0.0)
         {
@@ -34,6 +35,7 @@ namespace Facecast.Protocol
         public override MpMap Body()
         {
             var m = new MpMap().Set("seq", MpValue.Of(Seq)).Set("t_send", MpValue.Of(TSend));
+            if (Tracking != null) m.Set("tracking", MpValue.Of(Tracking));
             if (Landmarks != null) m.Set("landmarks", MpValue.Of(Landmarks.ToWire()));
             if (Blendshapes != null) m.Set("blendshapes", MpValue.Of(Blendshapes.ToWire()));
             if (Head != null) m.Set("head", MpValue.Of(Head.ToWire()));
@@ -55,6 +57,7 @@ namespace Facecast.Protocol
         {
             long seq = Fields.ReadInt(d, "seq");
             double tSend = Fields.ReadFloat(d, "t_send", 0.0);
+            string tracking = Fields.ReadOptStr(d, "tracking");
             bool hasLandmarks = d.Has("landmarks"), hasBlendshapes = d.Has("blendshapes");
             if (hasLandmarks == hasBlendshapes)
                 throw new ProtocolException(ErrorCode.InvalidField, "a pose carries exactly one of 'landmarks' or 'blendshapes'");
@@ -70,11 +73,11 @@ namespace Facecast.Protocol
                 foreach (float v in pts.Values)
                     if (Math.Abs(v) > MaxCoordinate)
                         throw new ProtocolException(ErrorCode.BadArray, "landmarks: coordinates must be normalized (|value| <= 100)");
-                return new Pose { Seq = seq, TSend = tSend, Landmarks = pts };
+                return new Pose { Seq = seq, TSend = tSend, Landmarks = pts, Tracking = tracking };
             }
             PointArray weights = PointArray.Unpack("blendshapes", d.Get("blendshapes"), new[] { Formats.ArkitBlendshapes.Length });
             PointArray head = d.Has("head") ? PointArray.Unpack("head", d.Get("head"), new[] { 3 }) : null;
-            return new Pose { Seq = seq, TSend = tSend, Blendshapes = weights, Head = head };
+            return new Pose { Seq = seq, TSend = tSend, Blendshapes = weights, Head = head, Tracking = tracking };
         }
     }
 }
