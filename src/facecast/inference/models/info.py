@@ -3,7 +3,7 @@
 Convolutions, matmuls and attention are counted by ``torch.utils.flop_counter`` (a
 multiply-add is 2 FLOPs). The rasterizer has no matmuls; its cost is counted as element
 operations: the elements written by every non-view tensor op of its forward pass.
-Everything runs on the meta device (shapes only), so even the paper config is instant.
+The passes run on the meta device (shapes only), so even the paper config takes seconds.
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ def model_info(cfg: ModelConfig) -> dict[str, Any]:
 
     from facecast.inference.models.talking_head import TalkingHead
 
+    # Built on the CPU (spectral norm's initial power iterations are slow on meta), then
+    # moved to meta: the counts need shapes only.
+    model = TalkingHead(cfg, num_videos=0).eval().to("meta")
     with torch.device("meta"):
-        model = TalkingHead(cfg, num_videos=0).eval()
         s, e = cfg.image_size, cfg.embed_dim
         frame = torch.zeros(1, 3, s, s)
         landmarks = torch.zeros(1, cfg.num_landmark_channels, s, s)
