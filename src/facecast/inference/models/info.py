@@ -2,7 +2,9 @@
 
 Convolutions, matmuls and attention are counted by ``torch.utils.flop_counter`` (a
 multiply-add is 2 FLOPs). The rasterizer has no matmuls; its cost is counted as element
-operations: the elements written by every non-view tensor op of its forward pass.
+operations: the elements written by every non-view tensor op of its forward pass, for
+landmarks scattered at random over the whole frame (near its worst case: it evaluates
+only each facial part's bounding box, so a real face costs less).
 The passes run on the meta device (shapes only), so even the paper config takes seconds.
 """
 
@@ -63,6 +65,7 @@ def model_info(cfg: ModelConfig) -> dict[str, Any]:
     """Parameter counts per module and compute per frame (batch 1) of ``cfg``."""
     import torch
 
+    from facecast.inference.models.rasterizer import LandmarkRasterizer
     from facecast.inference.models.talking_head import TalkingHead
 
     # Built on the CPU (spectral norm's initial power iterations are slow on meta), then
@@ -73,11 +76,16 @@ def model_info(cfg: ModelConfig) -> dict[str, Any]:
         frame = torch.zeros(1, 3, s, s)
         landmarks = torch.zeros(1, cfg.num_landmark_channels, s, s)
         adain = torch.zeros(1, model.generator.adain_size)
-        rasterizer_ops = {fmt: _count_elements(lambda: model.rasterizer(torch.zeros(1, n, 3), fmt, s))
-                          for fmt, n in FORMATS.items()}
         generator_flops = _flops(model.generator, landmarks, adain)
         embedder_flops = _flops(model.embedder, frame, landmarks)
         discriminator_flops = _flops(model.discriminator, frame, landmarks, w=torch.zeros(1, e))
+    # The rasterizer evaluates each part's bounding box, so its cost depends on the points
+    # (it also reads them, which meta tensors cannot): count it on the CPU with points
+    # scattered over the whole frame, near the worst case.
+    g = torch.Generator().manual_seed(0)
+    rasterizer = LandmarkRasterizer(line_width=cfg.landmark_line_width)
+    rasterizer_ops = {fmt: _count_elements(lambda: rasterizer(torch.rand(1, n, 3, generator=g), fmt, s))
+                      for fmt, n in FORMATS.items()}
     disc = model.discriminator
     return {
         "config": cfg.name,
@@ -122,7 +130,7 @@ def format_model_info(rows: list[dict[str, Any]]) -> str:
     out.append("")
     out.append("parameters per module (M = 10^6); P = the generator's AdaIN projection (in 'generator');")
     out.append("discriminator without its per-video matrix W (+E per training video); FLOPs per frame at batch 1")
-    out.append("(multiply-add = 2); rasterizer: element operations per frame (no matmuls); E per shot.")
+    out.append("(multiply-add = 2); rasterizer: element operations per frame, points scattered over the frame; E per shot.")
     return "\n".join(out)
 
 

@@ -6,8 +6,9 @@ exact distance of every pixel centre to the part's segments: coverage is 1 withi
 line width and falls linearly to 0 over one pixel. Parts are composited in drawing order
 (later parts over earlier ones), so every pixel value stays in [0, 1].
 
-Cost: one distance per (segment, pixel), evaluated part by part and in batch chunks of at
-most ``max_elements`` so memory stays bounded at large batches and sizes.
+Cost: one distance per (segment, pixel) inside the part's bounding box (the union over the
+batch, plus the line width), evaluated part by part and in batch chunks of at most
+``max_elements`` so memory stays bounded at large batches and sizes.
 """
 
 from __future__ import annotations
@@ -92,30 +93,52 @@ class LandmarkRasterizer(nn.Module):
         image = torch.zeros(b, 3, size, size, device=device)
         centres = torch.arange(size, device=device, dtype=torch.float32) + 0.5  # (size,)
         half_width = self.line_width_px(size) / 2
+        boxes = self._part_boxes(pts, segments, fmt, size, half_width)
         start = 0
         for part, count in enumerate(self.part_sizes[fmt]):
             seg = segments[start:start + count]
             start += count
-            chunk = max(1, self.max_elements // max(1, count * size * size))
+            x0, y0, x1, y1 = boxes[part]
+            if x0 >= x1 or y0 >= y1:
+                continue  # the part is off the canvas
+            chunk = max(1, self.max_elements // max(1, count * (x1 - x0) * (y1 - y0)))
             for lo in range(0, b, chunk):
-                dist = self._distance(pts[lo:lo + chunk], seg, centres)  # (b', size, size)
-                cover = (half_width + 0.5 - dist).clamp(0.0, 1.0).unsqueeze(1)  # (b', 1, size, size)
+                dist = self._distance(pts[lo:lo + chunk], seg, centres[x0:x1], centres[y0:y1])  # (b', h, w)
+                cover = (half_width + 0.5 - dist).clamp(0.0, 1.0).unsqueeze(1)  # (b', 1, h, w)
                 colour = colours[part].view(1, 3, 1, 1)
-                image[lo:lo + chunk] = image[lo:lo + chunk] * (1 - cover) + colour * cover
+                region = image[lo:lo + chunk, :, y0:y1, x0:x1]
+                image[lo:lo + chunk, :, y0:y1, x0:x1] = region * (1 - cover) + colour * cover
         return image  # (B, 3, size, size)
 
+    def _part_boxes(self, pts: torch.Tensor, segments: torch.Tensor, fmt: str, size: int,
+                    half_width: float) -> list[tuple[int, int, int, int]]:
+        """Pixel box (x0, y0, x1, y1), end exclusive, that holds each part's strokes in every
+        image of the batch; only these pixels are evaluated (one device sync per call)."""
+        ends = pts[:, segments.flatten()]  # (B, 2S, 2)
+        lows, highs, start = [], [], 0
+        for count in self.part_sizes[fmt]:
+            part = ends[:, 2 * start:2 * (start + count)]
+            lows.append(part.amin(dim=(0, 1)))
+            highs.append(part.amax(dim=(0, 1)))
+            start += count
+        margin = half_width + 1.0
+        box = torch.cat([torch.stack(lows) - margin, torch.stack(highs) + margin], dim=1)  # (P, 4)
+        box = box.clamp(0, size).cpu()
+        return [(int(x0), int(y0), int(x1) + 1 if x1 < size else size, int(y1) + 1 if y1 < size else size)
+                for x0, y0, x1, y1 in box.floor().tolist()]
+
     @staticmethod
-    def _distance(pts: torch.Tensor, seg: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-        """Distance (pixels) from every pixel centre to the nearest of the segments."""
+    def _distance(pts: torch.Tensor, seg: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        """Distance (pixels) from every pixel centre (xs × ys) to the nearest of the segments."""
         # pts (B, N, 2), seg (S, 2) -> a, ab: (B, S, 1, 1) per coordinate
         a = pts[:, seg[:, 0]]  # (B, S, 2)
         ab = pts[:, seg[:, 1]] - a  # (B, S, 2)
         inv_len2 = 1.0 / (ab * ab).sum(-1).clamp_min(1e-12)  # (B, S)
         ax, ay = a[..., 0, None, None], a[..., 1, None, None]
         abx, aby = ab[..., 0, None, None], ab[..., 1, None, None]
-        px = centres.view(1, 1, 1, -1) - ax  # (B, S, 1, W)
-        py = centres.view(1, 1, -1, 1) - ay  # (B, S, H, 1)
+        px = xs.view(1, 1, 1, -1) - ax  # (B, S, 1, w)
+        py = ys.view(1, 1, -1, 1) - ay  # (B, S, h, 1)
         # projection parameter of each pixel on each segment, clamped to the segment
-        t = ((px * abx + py * aby) * inv_len2[..., None, None]).clamp(0.0, 1.0)  # (B, S, H, W)
-        d2 = (px - t * abx).square() + (py - t * aby).square()  # (B, S, H, W)
-        return d2.amin(dim=1).sqrt()  # (B, H, W)
+        t = ((px * abx + py * aby) * inv_len2[..., None, None]).clamp(0.0, 1.0)  # (B, S, h, w)
+        d2 = (px - t * abx).square() + (py - t * aby).square()  # (B, S, h, w)
+        return d2.amin(dim=1).sqrt()  # (B, h, w)
