@@ -20,6 +20,10 @@ from facecast.neural_enroll import (
     run_finetune,
 )
 from facecast.obs_integration.obs_setup import add_obs_arguments, run_obs_setup
+from facecast.track_cli import (
+    add_record_arguments, add_replay_arguments, add_track_arguments, run_record_command, run_replay_command,
+    run_track_command,
+)
 
 log = logging.getLogger("facecast.cli")
 
@@ -61,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="output frame side in pixels (default 256)")
     p.add_argument("--connect", help="use a running daemon at this endpoint instead of starting one")
     _add_store(p)
+
+    add_track_arguments(sub.add_parser("track", parents=[common],
+                                       help="drive a character from a camera or video through the daemon"))
+    add_record_arguments(sub.add_parser("record", parents=[common],
+                                        help="record a pose stream (landmarks, blendshapes, head) from a camera or video"))
+    add_replay_arguments(sub.add_parser("replay", parents=[common],
+                                        help="send a recorded pose stream to the daemon with its original timing"))
 
     p = sub.add_parser("enroll", parents=[common], help="create a character from photos or a short video")
     p.add_argument("name")
@@ -228,7 +239,8 @@ def _cmd_keys(cfg: AppConfig, args: argparse.Namespace) -> int:
 
 _COMMANDS = {"serve": _cmd_serve, "demo": _cmd_demo, "enroll": _cmd_enroll,
              "characters": _cmd_characters, "bench": _cmd_bench, "obs": run_obs_setup, "keys": _cmd_keys,
-             "model-info": run_model_info, "finetune": run_finetune, "eval": run_eval_command}
+             "model-info": run_model_info, "finetune": run_finetune, "eval": run_eval_command,
+             "track": run_track_command, "record": run_record_command, "replay": run_replay_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
