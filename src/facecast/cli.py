@@ -13,13 +13,16 @@ from facecast import __version__
 from facecast.bench.soak import add_soak_arguments, run_soak_command
 from facecast.bridge.sinks import SinkError
 from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
+from facecast.dataset.cli import add_dataset_build_arguments, run_dataset_build
 from facecast.evaluation.reenactment import add_eval_arguments, run_eval_command
 from facecast.inference.models.info import add_model_info_arguments, run_model_info
+from facecast.inference.training.train_cli import add_train_arguments, run_train
 from facecast.neural_enroll import (
     add_enroll_checkpoint_arguments, add_finetune_arguments, check_enroll_arguments, run_enroll_checkpoint,
     run_finetune,
 )
 from facecast.obs_integration.obs_setup import add_obs_arguments, run_obs_setup
+from facecast.tracker.vmc_forward import add_vmc_arguments, run_vmc
 from facecast.track_cli import (
     add_record_arguments, add_replay_arguments, add_track_arguments, run_record_command, run_replay_command,
     run_track_command,
@@ -96,12 +99,20 @@ def _parser() -> argparse.ArgumentParser:
     add_obs_arguments(obs.add_parser("setup", parents=[common],
                                      help="create the facecast source in a running OBS (obs-websocket v5)"))
 
+    add_vmc_arguments(sub.add_parser("vmc", parents=[common],
+                                     help="forward VMC protocol blendshapes (VSeeFace, iFacialMocap) to the daemon"))
+
     keys = sub.add_parser("keys", help="CurveZMQ keys").add_subparsers(dest="keys", required=True)
     k = keys.add_parser("generate", parents=[common], help="write a new key pair (NAME.key, NAME.key_secret)")
     k.add_argument("directory", type=Path)
     k.add_argument("--name", default="server", help="file name stem (default server; use one per client)")
 
     add_model_info_arguments(sub.add_parser("model-info", help="parameter counts and FLOPs per frame of the model configs"))
+
+    dataset = sub.add_parser("dataset", help="training data sets").add_subparsers(dest="dataset", required=True)
+    add_dataset_build_arguments(dataset.add_parser("build", parents=[common],
+                                                   help="landmarks + head crops of every video, one file per video"))
+    add_train_arguments(sub.add_parser("train", help="meta-learning of the talking-head model on a data set"))
 
     p = sub.add_parser("bench", help="benchmarks (print figures)")
     bench = p.add_subparsers(dest="bench", required=True)
@@ -239,7 +250,7 @@ def _cmd_keys(cfg: AppConfig, args: argparse.Namespace) -> int:
 
 _COMMANDS = {"serve": _cmd_serve, "demo": _cmd_demo, "enroll": _cmd_enroll,
              "characters": _cmd_characters, "bench": _cmd_bench, "obs": run_obs_setup, "keys": _cmd_keys,
-             "model-info": run_model_info, "finetune": run_finetune, "eval": run_eval_command,
+             "model-info": run_model_info, "dataset": run_dataset_build, "train": run_train, "vmc": run_vmc, "finetune": run_finetune, "eval": run_eval_command,
              "track": run_track_command, "record": run_record_command, "replay": run_replay_command}
 
 

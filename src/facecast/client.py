@@ -17,7 +17,7 @@ import collections
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import zmq
@@ -214,13 +214,26 @@ class Client:
         self._close_ring()
 
     # ------------------------------------------------------------ poses and frames
-    def send_pose(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478", seq: int | None = None) -> int:
-        """Send one pose without waiting; returns its seq."""
+    def _next_seq(self, seq: int | None) -> int:
         if seq is None:
             seq = self._seq + 1
         self._seq = max(self._seq, seq)
+        return seq
+
+    def send_pose(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478", seq: int | None = None) -> int:
+        """Send one pose without waiting; returns its seq."""
+        seq = self._next_seq(seq)
         self.send(Pose(seq=seq, t_send=time.time(), landmarks=np.asarray(landmarks, np.float32),
                        landmark_format=landmark_format))
+        return seq
+
+    def send_blendshapes(self, weights: np.ndarray, head: np.ndarray | None = None, seq: int | None = None) -> int:
+        """Send one blendshape pose without waiting: 52 ARKit weights in [0, 1]
+        (``facecast.protocol.ARKIT_BLENDSHAPES`` order) and optionally the head's yaw,
+        pitch, roll in radians (docs/protocol.md); returns its seq."""
+        seq = self._next_seq(seq)
+        self.send(Pose(seq=seq, t_send=time.time(), blendshapes=np.asarray(weights, np.float32),
+                       head=None if head is None else np.asarray(head, np.float32)))
         return seq
 
     def recv_frame(self, timeout_s: float | None = None) -> ReceivedFrame:
@@ -243,8 +256,15 @@ class Client:
         """Send one pose and wait for its own frame. If no reply comes within
         ``retry_s`` (the daemon may have restarted and lost it), the pose is sent again,
         until ``timeout_s`` has passed."""
+        return self._render_with(lambda: self.send_pose(landmarks, landmark_format))
+
+    def render_blendshapes(self, weights: np.ndarray, head: np.ndarray | None = None) -> ReceivedFrame:
+        """``render`` for a blendshape pose (see ``send_blendshapes``)."""
+        return self._render_with(lambda: self.send_blendshapes(weights, head))
+
+    def _render_with(self, send_pose: Callable[[], int]) -> ReceivedFrame:
         deadline = time.monotonic() + self.timeout_s
-        seq = self.send_pose(landmarks, landmark_format)
+        seq = send_pose()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -252,7 +272,7 @@ class Client:
             try:
                 msg = self.recv(min(self.retry_s, remaining))
             except ClientTimeout:
-                seq = self.send_pose(landmarks, landmark_format)
+                seq = send_pose()
                 continue
             if isinstance(msg, Frame):
                 frame = self._received(msg)
@@ -260,7 +280,7 @@ class Client:
                     return frame
             elif isinstance(msg, Error):
                 if self._handle_lost_session(msg):
-                    seq = self.send_pose(landmarks, landmark_format)
+                    seq = send_pose()
                 elif msg.seq == seq or msg.ref != "pose":
                     raise FacecastError(msg)
 

@@ -157,7 +157,7 @@ BAD_INPUTS = [
     ("unknown character", lambda: encode(Bind(character="nobody")), 201),
     ("bad character name", lambda: encode(Bind(character="../etc")), 103),
     ("unsupported output", lambda: encode(Bind(character="default", output="texture")), 202),
-    ("blendshapes", lambda: encode(Pose(seq=1, blendshapes=np.zeros(52, np.float32))), 202),
+    ("blendshape weight > 1", lambda: encode(Pose(seq=1, blendshapes=np.full(52, 1.5, np.float32))), 103),
     ("reply type as request", lambda: encode(Error(code=1, name="x", message="y")), 102),
 ]
 

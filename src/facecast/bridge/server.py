@@ -19,6 +19,7 @@ import zmq
 
 from facecast import __version__
 from facecast.bridge.characters import CharacterStore
+from facecast.bridge.blendshape_input import BlendshapeInput
 from facecast.bridge.endpoints import check_bind_endpoint
 from facecast.bridge.loaded_characters import LoadedCharacters
 from facecast.curve import CurveError, secure_server
@@ -87,6 +88,7 @@ class Daemon:
         self._results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()
         self.sinks: list[Sink] = [create_sink(name, config) for name in config.sinks.enabled]
         self.characters = LoadedCharacters(store, self.renderer, config.server.max_characters, self.stats)
+        self.blendshapes = BlendshapeInput()  # the shipped basis; blendshape poses -> landmarks
         self._stop = threading.Event()
         self._bound = threading.Event()
         self.endpoint: str | None = None
@@ -367,7 +369,7 @@ class Daemon:
             session=session.id,
             capabilities={
                 "renderer": self.renderer.name,
-                "inputs": ["landmarks"],
+                "inputs": ["landmarks", "blendshapes"] if self.blendshapes.available else ["landmarks"],
                 "landmark_formats": list(LANDMARK_FORMATS),
                 "pixel_formats": list(PIXEL_FORMATS),
                 "outputs": list(OUTPUT_MODES),
@@ -412,13 +414,14 @@ class Daemon:
     def _on_pose(self, session: Session, msg: Pose, t_receive: float) -> None:
         if session.binding is None:
             raise ProtocolError(ErrorCode.NOT_BOUND, "send bind before pose")
-        if msg.landmarks is None:
-            raise ProtocolError(ErrorCode.UNSUPPORTED,
-                                "blendshape input is not offered by this daemon yet; send landmarks")
         limit = self.config.server.max_poses_per_second
         if limit > 0 and not session.rate.take(limit, t_receive):
             raise ProtocolError(ErrorCode.RATE_LIMITED,
                                 f"more than {limit:g} poses per second from this client; slow down")
+        if msg.landmarks is None:  # blendshapes (+ head): landmarks on the bound character's neutral face
+            b = session.binding
+            msg = self.blendshapes.to_landmarks(b.character, b.neutral, msg)
+            self.stats.count("blendshape_poses")
         self.stats.count("poses")
         session.counters["poses"] += 1
         old = self.scheduler.submit(session.identity,
