@@ -16,9 +16,7 @@ face, are skipped and reported (in the log, on stdout and in ``manifest.json``).
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +26,6 @@ import numpy as np
 from tqdm import tqdm
 
 from facecast.bridge.face_crop import crop_box, face_crop_box, to_crop_coords
-from facecast.config import AppConfig
 from facecast.inference.matte import head_matte
 from facecast.inference.training.dataset_format import (
     LANDMARK_FORMAT, DatasetError, VideoRecord, save_video_record, write_manifest,
@@ -39,8 +36,7 @@ from facecast.tracker.landmarks import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BuildOptions", "VideoOutcome", "BuildReport", "stable_crop_box", "find_videos", "build_dataset",
-           "add_dataset_build_arguments", "run_dataset_build"]
+__all__ = ["BuildOptions", "VideoOutcome", "BuildReport", "stable_crop_box", "find_videos", "build_dataset"]
 
 # The crop follows the head: its side grows by twice the 90th percentile of how far the
 # per-frame box centres stray from their median, at most by this factor of the median side.
@@ -252,32 +248,3 @@ def build_dataset(video_dir: str | Path, out: str | Path, options: BuildOptions 
     })
     return report
 
-
-def add_dataset_build_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of `facecast dataset build` (besides the common --config/--set/-v)."""
-    parser.add_argument("video_dir", type=Path, help="directory of videos (one person each), or one video file")
-    parser.add_argument("out", type=Path, help="output directory (one .npz per video + manifest.json)")
-    parser.add_argument("--size", type=int, default=256, help="side of the stored frames in pixels (default 256)")
-    parser.add_argument("--max-frames", type=int, default=None, help="keep at most N frames per video")
-    parser.add_argument("--every", type=int, default=1, help="keep every N-th frame (default 1)")
-    parser.add_argument("--min-frames", type=int, default=9,
-                        help="skip videos with fewer frames with a face (default 9 = K + 1 for K = 8)")
-    parser.add_argument("--no-mattes", action="store_true",
-                        help="skip the per-frame head matte (faster; the generator's alpha then learns 'opaque')")
-
-
-def run_dataset_build(cfg: AppConfig, args: argparse.Namespace) -> int:
-    """`facecast dataset build`: prints one line per video, exit 2 when none was usable."""
-    opts = BuildOptions(size=args.size, max_frames=args.max_frames, every=args.every, min_frames=args.min_frames,
-                        mattes=not args.no_mattes)
-    report = build_dataset(args.video_dir, args.out, opts)
-    for v in report.videos:
-        if v.file is not None:
-            sys.stdout.write(f"ok       {Path(v.source).name}: {v.frames} frames -> {v.file} ({v.seconds:.1f} s)\n")
-        else:
-            sys.stdout.write(f"skipped  {Path(v.source).name}: {v.reason}\n")
-    sys.stdout.write(f"{len(report.usable)} usable, {len(report.skipped)} skipped; manifest {args.out / 'manifest.json'}\n")
-    if not report.usable:
-        log.error("no usable video in %s", args.video_dir)
-        return 2
-    return 0

@@ -45,7 +45,7 @@ class ContentLoss(nn.Module):
         else:
             fake01 = (fake.float() + 1.0) * 0.5
             real01 = (real.float() + 1.0) * 0.5
-            parts["ms_ssim"] = cfg.fallback_ms_ssim * (1.0 - ms_ssim(fake01, real01)).mean()
+            parts["ms_ssim"] = cfg.fallback_ms_ssim * (1.0 - ms_ssim(fake01, real01, normalize=True)).mean()
             parts["l1"] = cfg.fallback_l1 * l1_loss(fake01, real01)
         total = torch.stack(list(parts.values())).sum()
         return total, {k: v.detach() for k, v in parts.items()}

@@ -47,6 +47,11 @@ class Episode:
     mattes: Tensor | None
     video_index: Tensor
 
+    def pin_memory(self) -> Episode:
+        """Page-locked copy (DataLoader's ``pin_memory=True`` calls this)."""
+        return Episode(self.frames.pin_memory(), self.landmarks.pin_memory(),
+                       None if self.mattes is None else self.mattes.pin_memory(), self.video_index.pin_memory())
+
     def to(self, device: torch.device | str) -> Episode:
         return Episode(self.frames.to(device, non_blocking=True), self.landmarks.to(device, non_blocking=True),
                        None if self.mattes is None else self.mattes.to(device, non_blocking=True),

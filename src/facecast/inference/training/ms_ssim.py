@@ -7,9 +7,12 @@ pooling between scales. Small images get fewer scales: a scale is used only whil
 image is still at least as large as the window (3 scales at 64², all 5 from 161²); the
 weights of the scales used are renormalised to sum to 1.
 
-Contrast-structure and luminance terms are clamped to a small positive floor before the
-fractional powers, so early in training (negatively correlated images) the value stays
-finite (the floor has zero gradient; the L1 term beside it keeps pulling).
+The terms can be negative (anti-correlated images), which fractional powers cannot take.
+By default they are clamped to a small positive floor (the usual metric). For training,
+``normalize=True`` maps each term from [-1, 1] to [0, 1] first, ``(v + 1) / 2``, as the
+``normalize`` option of J. Pessoa's pytorch-msssim does: otherwise a single clamped term
+early in training zeroes the gradient of the whole product. Identical images give 1
+either way.
 """
 
 from __future__ import annotations
@@ -82,8 +85,10 @@ def ms_ssim_scales(size: int) -> int:
     return scales
 
 
-def ms_ssim(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
-    """Multi-scale SSIM per image: (B, C, H, W) x 2 -> (B,), 1 for identical images."""
+def ms_ssim(x: Tensor, y: Tensor, data_range: float = 1.0, normalize: bool = False) -> Tensor:
+    """Multi-scale SSIM per image: (B, C, H, W) x 2 -> (B,), 1 for identical images.
+
+    ``normalize``: map the per-scale terms to [0, 1] before the powers (for losses)."""
     _check(x, y)
     x, y = x.float(), y.float()
     scales = ms_ssim_scales(min(x.shape[-2:]))
@@ -92,6 +97,8 @@ def ms_ssim(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
     factors = []
     for i in range(scales):
         value, cs = _ssim_terms(x, y, data_range)
+        if normalize:
+            value, cs = (value + 1.0) * 0.5, (cs + 1.0) * 0.5
         if i < scales - 1:
             factors.append(cs.clamp(min=_FLOOR) ** weights[i])
             # (B, C, H, W) -> (B, C, H/2, W/2)
