@@ -180,16 +180,18 @@ class BlendshapeRig:
         _s, rot, _t = _similarity(basis.mean_neutral[_STABLE].astype(np.float64), n[_STABLE])
         self.rotation = rot
         _c, scale = _centre_and_scale((n - self.centre) @ rot)
-        # 52 x 478 x 3 offsets in the character's image units, in its own pose.
-        self.offsets = (basis.offsets.astype(np.float64) * scale) @ rot.T
+        # 52 x 478 x 3 offsets in the character's image units, in its own pose; kept as a
+        # 52 x 1434 float32 matrix so that a pose is one small matrix-vector product.
+        self.offsets = ((basis.offsets.astype(np.float64) * scale) @ rot.T).astype(np.float32)
+        self._matrix = self.offsets.reshape(len(self.offsets), -1)
 
     def landmarks(self, weights: np.ndarray, head: HeadPose | np.ndarray | None = None) -> np.ndarray:
         """(52,) ARKit weights (+ optional yaw/pitch/roll) -> 478 x 3 float32 landmarks."""
-        w = np.asarray(weights, dtype=np.float64)
-        face = self.neutral + np.tensordot(w, self.offsets, axes=([0], [0]))
+        w = np.asarray(weights, dtype=np.float32)
+        face = self.neutral + (w @ self._matrix).reshape(self.neutral.shape)  # (52,) @ (52, 1434)
         if head is None:
-            return face.astype(np.float32)
+            return face
         pose = head if isinstance(head, HeadPose) else HeadPose.from_array(head)
         if pose == HeadPose():
-            return face.astype(np.float32)
+            return face
         return rotate_landmarks(face, pose, centre=self.centre)

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 _POLL_S = 0.005  # how long one wait for a datagram may block the frame reader
 _MAX_DATAGRAM = 65536
+MAX_IN_FLIGHT = 4  # poses sent but not yet answered (frame, superseded or error)
+STALL_S = 2.0  # no answer for this long: the daemon lost them (restart?); stop waiting
 
 
 def add_vmc_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +52,12 @@ class VmcCounters:
     poses_sent: int = 0
     frames: int = 0
     superseded: int = 0
+    written_off: int = 0  # poses never answered (the daemon went away or restarted)
     errors: dict[str, int] = field(default_factory=dict)
+
+    def in_flight(self) -> int:
+        answered = self.frames + self.superseded + sum(self.errors.values()) + self.written_off
+        return self.poses_sent - answered
     latencies_ms: list[float] = field(default_factory=list)
 
 
@@ -98,6 +105,9 @@ def _connect(args: argparse.Namespace) -> Client:
     except FacecastError as exc:
         client.close()
         raise LookupError(f"daemon refused: {exc}") from None
+    except ClientTimeout as exc:
+        client.close()
+        raise TimeoutError(f"{exc}: is the daemon (facecast serve) running there?") from None
     except BaseException:
         client.close()
         raise
@@ -115,6 +125,7 @@ class VmcForwarder:
         self.counters = VmcCounters()
         self._stop = threading.Event()
         self._unknown_logged = False
+        self._last_answer = time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()
@@ -127,7 +138,7 @@ class VmcForwarder:
         while not self._stop.is_set():
             pending = self._receive_packets() or pending
             now = time.monotonic()
-            if pending is not None and now - last_send >= self.min_interval:
+            if pending is not None and now - last_send >= self.min_interval and self._may_send(now):
                 head = pending.head.as_array() if pending.head is not None else None
                 self.client.send_blendshapes(pending.weights, head)
                 self.counters.poses_sent += 1
@@ -137,6 +148,19 @@ class VmcForwarder:
                 window = self._report(window)
                 next_report = now + self.report_s
         return self.counters
+
+    def _may_send(self, now: float) -> bool:
+        """Pipelined, but never more than MAX_IN_FLIGHT unanswered poses: a daemon that
+        is gone must not make the socket queue (and then block) every VMC frame."""
+        c = self.counters
+        if c.in_flight() < MAX_IN_FLIGHT:
+            return True
+        if now - self._last_answer < STALL_S:
+            return False  # the newest VMC frame waits; older ones are dropped meanwhile
+        log.warning("no reply from the daemon at %s for %.0f s; still sending", self.client.endpoint, STALL_S)
+        c.written_off += c.in_flight()
+        self._last_answer = now
+        return True
 
     def _receive_packets(self) -> VmcFrame | None:
         """Read every datagram waiting (blocking at most ``_POLL_S`` for the first);
@@ -166,11 +190,13 @@ class VmcForwarder:
             except ClientTimeout:
                 return
             except FacecastError as exc:
+                self._last_answer = time.monotonic()
                 name = exc.name
                 if name not in self.counters.errors:
                     log.warning("daemon error for a pose: %s", exc)
                 self.counters.errors[name] = self.counters.errors.get(name, 0) + 1
                 continue
+            self._last_answer = time.monotonic()
             self.counters.frames += 1
             self.counters.superseded += frame.message.superseded
             self.counters.latencies_ms.append(frame.latency_ms)
@@ -225,7 +251,9 @@ def run_vmc(cfg: Any, args: argparse.Namespace) -> int:
         sock.close()
     state = forwarder.state
     sys.stdout.write(f"vmc: {c.datagrams} datagrams ({c.bad_datagrams} not OSC), {state.applies} VMC frames, "
-                     f"{c.poses_sent} poses sent, {c.frames} frames back, {c.superseded} superseded\n")
+                     f"{c.poses_sent} poses sent, {c.frames} frames back, {c.superseded} superseded, "
+                     f"{state.applies - c.poses_sent} VMC frames not sent (a newer one came first), "
+                     f"{c.written_off} poses unanswered\n")
     if state.unknown_names:
         log.warning("unknown blendshape names: %s", _counts(state.unknown_names))
     if c.errors:

@@ -11,8 +11,9 @@ namespace Facecast.Unity
     /// fills in (<see cref="landmarks"/> or <see cref="SetLandmarks"/>), or ARKit blendshape
     /// weights read from a SkinnedMeshRenderer's blendshapes, matched by name. Sending never
     /// blocks; the daemon renders the newest pose (latest-wins).
-    /// Note: daemons of protocol v1 answer blendshape poses with UNSUPPORTED until the
-    /// blendshape basis lands (welcome.capabilities.inputs lists what is offered).</summary>
+    /// The daemon maps blendshapes to landmarks on the character's neutral face through its
+    /// blendshape basis (docs/blendshapes.md); the head's yaw/pitch/roll follow the
+    /// convention of docs/protocol.md (Unity's localEulerAngles y, x, z in radians).</summary>
     [AddComponentMenu("Facecast/Facecast Pose Sender")]
     public sealed class FacecastPoseSender : MonoBehaviour
     {
