@@ -7,19 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from facecast import topology as topo
+from facecast.tracker.head_pose import rotation_matrix
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
-
-
-def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-    r_yaw = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    r_pitch = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    r_roll = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    return (r_roll @ r_pitch @ r_yaw).astype(np.float32)
 
 
 class ExpressionRig:
@@ -52,7 +45,8 @@ class ExpressionRig:
 
     def pose(self, blink: float = 0.0, jaw: float = 0.0, brows: float = 0.0, smile: float = 0.0,
              yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
-        """478 x 3 landmarks. blink/jaw/brows/smile in [0, 1]; angles in radians."""
+        """478 x 3 landmarks. blink/jaw/brows/smile in [0, 1]; angles in radians
+        (``head_pose`` convention, the protocol's ``pose.head``)."""
         p = self.neutral.copy()
         for upper, lower in self.lids:
             gap = p[lower, 1] - p[upper, 1]
@@ -65,7 +59,7 @@ class ExpressionRig:
                 p[idx, 0] += side * smile * 0.04 * self.face_width
                 p[idx, 1] -= smile * 0.02 * self.face_height
         if yaw or pitch or roll:
-            p = (p - self.center) @ _rotation(yaw, pitch, roll).T + self.center
+            p = (p - self.center) @ rotation_matrix(yaw, pitch, roll).astype(np.float32).T + self.center
         return p.astype(np.float32)
 
 
