@@ -1,0 +1,137 @@
+"""The tracker against the real daemon: `facecast track --video` end to end as a user runs
+it, record -> replay giving back the same poses (checked inside the daemon's frames), and
+clear errors for user mistakes."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from facecast.cli import main as cli_main
+from facecast.config import AppConfig
+from facecast.inference.renderers.stamp import stamp_is_consistent, stamp_word
+from facecast.pose_link import STAGES, DeliveredFrame
+from facecast.track import TrackOptions, run_replay, run_track
+from facecast.tracker.capture import open_source
+from facecast.tracker.recording import read_recording
+from facecast.tracker.tracking import TRACKING
+from tests.integration.daemon_process import start_daemon
+
+
+@pytest.fixture(scope="module")
+def warp_daemon(default_store, tmp_path_factory):
+    """One real daemon (warp renderer) for the tests of this module."""
+    d = start_daemon(tmp_path_factory.mktemp("tracker-daemon"), default_store.root)
+    yield d
+    assert d.stop() == 0, d.log()
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facecast.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_track_video_end_to_end(warp_daemon, tmp_path: Path, shared_videos: Path):
+    out, rec = tmp_path / "out.mp4", tmp_path / "take.fcrec"
+    proc = _cli("track", "--video", str(shared_videos / "d0.mp4"), "--connect", warp_daemon.endpoint,
+                "--character", "default", "--output", str(out), "--record", str(rec), "--preview")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "--preview: no display" in proc.stderr or "preview window open" in proc.stderr
+    for label in ("capture -> landmarks", "landmarks -> smoothing", "send -> daemon -> back", "frame handled",
+                  "total (capture -> frame)"):
+        assert label in proc.stdout, proc.stdout
+    assert "frames 78 (face in 78)" in proc.stdout and "tracking states: tracking 78" in proc.stdout
+    frames = np.stack(list(iio.imiter(out, extension=".mp4")))
+    # 78 video frames, minus the calibration frames, each pose one output frame (superseded: repeated).
+    assert 60 <= frames.shape[0] <= 78 and frames.shape[1:] == (256, 256, 3)
+    diffs = np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+    assert diffs.max() > 1.0  # the character moves with the video
+    assert len(read_recording(rec).frames) == 78
+
+
+def test_ibug68_output_renders(warp_daemon, tmp_path: Path, shared_videos: Path):
+    cfg = AppConfig()
+    got: list[DeliveredFrame] = []
+    opts = TrackOptions(endpoint=warp_daemon.endpoint, character="default", size=128,
+                        landmark_format="ibug68", keep_poses=True, on_frame=got.append)
+    with open_source(video=shared_videos / "d0.mp4", max_frames=30) as src:
+        report = run_track(cfg, src, opts)
+    assert report.errors == 0 and report.frames_received > 0
+    assert all(points.shape == (68, 3) for _seq, points, _state in report.poses)
+    assert got[-1].image.shape == (128, 128, 4) and got[-1].image[..., :3].std() > 10
+    assert set(report.stages) == set(STAGES) and report.stages["total"]["count"] == report.frames_received
+
+
+def test_record_then_replay_sends_the_same_poses(tmp_path: Path, default_store, shared_videos: Path):
+    """`facecast record` a video; track the same video live; replay the recording: the
+    replay sends exactly the poses tracking sent (same seqs, states and float32 arrays),
+    the daemon renders exactly those (its `stamp` renderer writes each pose's first point
+    into the frame), and with the recording's timing."""
+    video = shared_videos / "d0.mp4"
+    rec = tmp_path / "d0.fcrec"
+    proc = _cli("record", "--video", str(video), str(rec))
+    assert proc.returncode == 0, proc.stderr
+    assert "recorded 78 frames (78 with a face, 100.0%)" in proc.stdout
+    daemon = start_daemon(tmp_path, default_store.root, "--renderer", "stamp")
+    try:
+        cfg = AppConfig()
+        opts = TrackOptions(endpoint=daemon.endpoint, character="default", size=32, keep_poses=True)
+        with open_source(video=video) as src:
+            live = run_track(cfg, src, opts)
+        frames: list[DeliveredFrame] = []
+        replay = run_replay(cfg, read_recording(rec), dataclasses.replace(opts, on_frame=frames.append))
+        cli = _cli("replay", str(rec), "--connect", daemon.endpoint, "--character", "default", "--speed", "4")
+        assert cli.returncode == 0, cli.stderr
+        assert "timing: poses sent" in cli.stdout and "send -> daemon -> back" in cli.stdout
+    finally:
+        assert daemon.stop() == 0, daemon.log()
+    assert live.poses and len(replay.poses) == len(live.poses) == 78 - cfg.tracker.calibration_frames + 1
+    for (seq_a, pts_a, state_a), (seq_b, pts_b, state_b) in zip(live.poses, replay.poses):
+        assert seq_a == seq_b and state_a == state_b == TRACKING
+        np.testing.assert_array_equal(pts_a, pts_b)
+    sent = {seq: pts for seq, pts, _ in replay.poses}
+    assert len(frames) >= 0.9 * len(sent) and replay.errors == 0
+    for frame in frames:
+        assert stamp_is_consistent(frame.image)
+        assert frame.image.reshape(-1)[:8].view("<u8")[0] == stamp_word(sent[frame.seq])
+    late = np.asarray(replay.send_offsets_s) - np.asarray(replay.due_offsets_s)
+    assert (late >= 0).all()  # never early
+    assert np.median(late) < 0.005 and np.percentile(late, 95) < 0.03, late  # loose: CI shares 2 cores
+    duration = read_recording(rec).duration_s
+    assert replay.send_offsets_s[-1] == pytest.approx(duration, abs=0.05)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["track", "--video", "/nonexistent/talk.mp4"], "cannot open video /nonexistent/talk.mp4: no such file"),
+    (["track", "--camera", "63"], "no camera at index 63"),
+    (["record", "--camera", "63", "/tmp/x.fcrec"], "no camera at index 63"),
+    (["replay", "/nonexistent.fcrec"], "no recording at /nonexistent.fcrec"),
+])
+def test_user_mistakes_are_one_clear_line(args: list[str], needle: str, caplog, model_dir):
+    if "--camera" in args and Path("/dev/video63").exists():
+        pytest.skip("/dev/video63 exists here")
+    with caplog.at_level(logging.ERROR, logger="facecast.cli"):
+        rc = cli_main(args)
+    assert rc == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any(needle in m for m in errors), errors
+
+
+def test_not_a_recording_and_unknown_character(warp_daemon, tmp_path: Path, shared_videos: Path, caplog):
+    junk = tmp_path / "junk.fcrec"
+    junk.write_bytes(b"not msgpack at all \xc1")
+    with caplog.at_level(logging.ERROR):
+        assert cli_main(["replay", str(junk), "--connect", warp_daemon.endpoint]) == 2
+        assert cli_main(["track", "--video", str(shared_videos / "d0.mp4"), "--connect", warp_daemon.endpoint,
+                         "--character", "nobody"]) == 2
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "not a facecast recording" in text
+    assert "nobody" in text and "Traceback" not in text
