@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from facecast import __version__
 from facecast.bench.soak import add_soak_arguments, run_soak_command
+from facecast.bench.tracker import add_tracker_bench_arguments, run_tracker_bench
 from facecast.bridge.sinks import SinkError
 from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
 from facecast.dataset.cli import add_dataset_build_arguments, run_dataset_build
@@ -132,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     b = bench.add_parser("soak", parents=[common], help="many clients at a fixed rate for minutes: memory, fairness")
     add_soak_arguments(b)
     _add_store(b)
+    b = bench.add_parser("tracker", parents=[common],
+                         help="tracker frames/s with and without blendshapes, One Euro jitter/lag, track --video stages")
+    add_tracker_bench_arguments(b)
+    _add_store(b)
     return parser
 
 
@@ -217,6 +222,8 @@ def _cmd_characters(cfg: AppConfig, args: argparse.Namespace) -> int:
 def _cmd_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
     if args.bench == "soak":
         return run_soak_command(cfg, args)
+    if args.bench == "tracker":
+        return run_tracker_bench(cfg, args)
     if args.bench == "bridge":
         from facecast.bench.bridge import bench_bridge, format_bridge
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facecast.bench.tracker import jitter_px, lag_s
 from facecast.config import TrackerConfig
 from facecast.tracker.one_euro import OneEuroFilter, smoothing_factor
 
@@ -70,21 +71,6 @@ def test_reset_repeated_timestamps_and_bad_input():
 # ------------------------------------------------------------------ real tracking
 
 
-def _lag_s(raw: np.ndarray, filtered: np.ndarray, t: np.ndarray, max_s: float = 0.25) -> float:
-    """The delay tau minimising |filtered(t) - raw(t - tau)|^2 (raw linearly interpolated)."""
-    best = (0.0, np.inf)
-    for tau in np.arange(0.0, max_s, 0.002):
-        tt = t - tau
-        ok = tt >= t[0]
-        i = np.clip(np.searchsorted(t, tt[ok]) - 1, 0, len(t) - 2)
-        a = ((tt[ok] - t[i]) / (t[i + 1] - t[i]))[:, None, None]
-        shifted = raw[i] * (1 - a) + raw[i + 1] * a
-        err = float(((filtered[ok] - shifted) ** 2).mean())
-        if err < best[1]:
-            best = (tau, err)
-    return best[0]
-
-
 @pytest.fixture(scope="module")
 def tracked(model_dir, shared_videos):
     """Landmarks of a moving segment (d12, all 183 frames, fast head and mouth motion) and of
@@ -117,18 +103,13 @@ def test_defaults_cut_still_jitter_and_keep_lag_under_one_frame(tracked):
     cfg = TrackerConfig()
     t_still = np.arange(len(still)) / FPS
     out = _run(OneEuroFilter(cfg.min_cutoff, cfg.beta, cfg.d_cutoff), still, t_still)
-    px = np.array([size[0], size[1]])
-
-    def jitter(p: np.ndarray) -> float:  # RMS frame-to-frame landmark motion, pixels
-        return float(np.sqrt(((np.diff(p[10:, :, :2], axis=0) * px) ** 2).sum(-1).mean()))
-
-    assert jitter(out) < 0.5 * jitter(still), (jitter(out), jitter(still))
+    assert jitter_px(out, size) < 0.5 * jitter_px(still, size), (jitter_px(out, size), jitter_px(still, size))
     filtered = _run(OneEuroFilter(cfg.min_cutoff, cfg.beta, cfg.d_cutoff), moving, t_moving)
-    lag_all = _lag_s(moving[:, :, :2], filtered[:, :, :2], t_moving)
-    mouth = lambda p: (p[:, 14, 1] - p[:, 13, 1])[:, None, None]  # noqa: E731 (inner lip gap)
-    lag_mouth = _lag_s(mouth(moving), mouth(filtered), t_moving)
+    lag_all = lag_s(moving[:, :, :2], filtered[:, :, :2], t_moving)
+    mouth = lambda p: p[:, 14, 1] - p[:, 13, 1]  # noqa: E731 (inner lip gap)
+    lag_mouth = lag_s(mouth(moving), mouth(filtered), t_moving)
     frame = 1.0 / 25.0  # d12 is 25 fps
     assert lag_all < frame and lag_mouth < frame, (lag_all, lag_mouth)
     # The VTuber-style setting (beta 0.5 on normalised coordinates) lags by several frames here.
     slow = _run(OneEuroFilter(1.0, 0.5, 1.0), moving, t_moving)
-    assert _lag_s(moving[:, :, :2], slow[:, :, :2], t_moving) > 1.5 * frame
+    assert lag_s(moving[:, :, :2], slow[:, :, :2], t_moving) > 1.5 * frame
