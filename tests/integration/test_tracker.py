@@ -13,9 +13,10 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import pyvirtualcam
 
 from facecast.cli import main as cli_main
-from facecast.config import AppConfig
+from facecast.config import AppConfig, VirtualCamConfig
 from facecast.inference.renderers.stamp import stamp_is_consistent, stamp_word
 from facecast.pose_link import STAGES, DeliveredFrame
 from facecast.track import TrackOptions, run_replay, run_track
@@ -23,6 +24,7 @@ from facecast.tracker.capture import open_source
 from facecast.tracker.recording import read_recording
 from facecast.tracker.tracking import TRACKING
 from tests.integration.daemon_process import start_daemon
+from tests.integration.test_virtualcam import RecordingBackend
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +70,27 @@ def test_ibug68_output_renders(warp_daemon, tmp_path: Path, shared_videos: Path)
     assert all(points.shape == (68, 3) for _seq, points, _state in report.poses)
     assert got[-1].image.shape == (128, 128, 4) and got[-1].image[..., :3].std() > 10
     assert set(report.stages) == set(STAGES) and report.stages["total"]["count"] == report.frames_received
+
+
+def test_virtual_cam_gets_the_frames(warp_daemon, shared_videos: Path, caplog):
+    """--virtual-cam through the project's virtualcam sink, on a recording pyvirtualcam
+    backend (no v4l2loopback here); without a device the run stops with the sink's advice."""
+    pyvirtualcam.register_backend("facecast-track-recorder", RecordingBackend)
+    RecordingBackend.instances.clear()
+    cfg = dataclasses.replace(AppConfig(), virtualcam=VirtualCamConfig(backend="facecast-track-recorder", fps=30.0))
+    opts = TrackOptions(endpoint=warp_daemon.endpoint, character="default", virtual_cam=True)
+    with open_source(video=shared_videos / "d0.mp4", max_frames=40, realtime=True) as src:
+        report = run_track(cfg, src, opts)
+    camera = RecordingBackend.instances[-1]  # the first one was start()'s probe
+    assert camera.closed and (camera.width, camera.height) == (256, 256)
+    lit = [f for _, f in camera.snapshot() if f.mean() > 20]  # black before the first frame
+    assert report.frames_received > 20 and len(lit) >= 20
+    with caplog.at_level(logging.ERROR):
+        rc = cli_main(["track", "--video", str(shared_videos / "d0.mp4"), "--connect", warp_daemon.endpoint,
+                       "--virtual-cam", "--set", "virtualcam.backend=v4l2loopback"])
+    if rc == 0:
+        pytest.skip("a real v4l2loopback device exists here")
+    assert rc == 2 and any("cannot open a virtual camera" in r.getMessage() for r in caplog.records)
 
 
 def test_record_then_replay_sends_the_same_poses(tmp_path: Path, default_store, shared_videos: Path):
