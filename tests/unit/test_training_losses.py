@@ -153,7 +153,8 @@ def _torchvision_layout_state(layers, seed: int) -> dict[str, torch.Tensor]:
     channels = 3
     convs = conv_indices(layers)
     for idx, width in zip(convs, [c for c in layers if c != "M"]):
-        state[f"features.{idx}.weight"] = torch.randn(width, channels, 3, 3, generator=g) * (2.0 / (9 * channels)) ** 0.5
+        he = (2.0 / (9 * channels)) ** 0.5
+        state[f"features.{idx}.weight"] = torch.randn(width, channels, 3, 3, generator=g) * he
         state[f"features.{idx}.bias"] = torch.zeros(width)
         channels = width
     state["classifier.0.weight"] = torch.zeros(8, 8)  # ignored by the loader

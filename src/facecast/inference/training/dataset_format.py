@@ -71,11 +71,13 @@ class VideoRecord:
         if t < 1:
             raise DatasetError(f"{where}: no frames")
         if lm.dtype != np.float32 or lm.shape != (t, NUM_LANDMARKS, 3):
-            raise DatasetError(f"{where}: landmarks must be float32 ({t}, {NUM_LANDMARKS}, 3), got {lm.dtype} {lm.shape}")
+            raise DatasetError(f"{where}: landmarks must be float32 ({t}, {NUM_LANDMARKS}, 3), "
+                               f"got {lm.dtype} {lm.shape}")
         if self.frame_indices.shape != (t,):
             raise DatasetError(f"{where}: frame_indices must be ({t},), got {self.frame_indices.shape}")
         if self.mattes is not None and (self.mattes.dtype != np.uint8 or self.mattes.shape != (t, s, s)):
-            raise DatasetError(f"{where}: mattes must be uint8 ({t}, {s}, {s}), got {self.mattes.dtype} {self.mattes.shape}")
+            raise DatasetError(f"{where}: mattes must be uint8 ({t}, {s}, {s}), "
+                               f"got {self.mattes.dtype} {self.mattes.shape}")
 
 
 def save_video_record(path: str | Path, record: VideoRecord) -> Path:

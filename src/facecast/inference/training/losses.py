@@ -5,8 +5,8 @@ Generator + embedder side (paper's L_CNT + L_ADV + L_MCH, plus our alpha term):
 - content (``ContentLoss``): with the user's VGG19 (and optionally VGGFace) weights, the
   paper's L1 between VGG activations (relu1_1 .. relu5_1), weights 1e-2 and 2e-3;
   without them, the fallback ``fallback_ms_ssim * (1 - MS-SSIM) + fallback_l1 * L1``
-  on images in [0, 1] (MS-SSIM with its terms mapped to [0, 1], see ``ms_ssim``) (Zhao et al.'s 0.84 / 0.16 mix, scaled by 10 to sit beside
-  feature matching's 10);
+  on images in [0, 1] (MS-SSIM with its terms mapped to [0, 1], see ``ms_ssim``):
+  Zhao et al.'s 0.84 / 0.16 mix, scaled by 10 to sit beside feature matching's 10;
 - adversarial: ``-D(fake)`` (hinge GAN's generator side), weight 1;
 - feature matching: L1 between the discriminator's intermediate features of the fake
   and the (detached) real frame, mean per layer, summed over layers, weight 10;
