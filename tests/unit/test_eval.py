@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 import torch
 
@@ -88,3 +89,19 @@ def test_finetuning_raises_held_out_ssim(before: dict, ckpt: Path, shared_videos
     ssim_before = before["renderers"]["neural"]["ssim"]
     ssim_after = after.renderers["neural"]["ssim"]
     assert ssim_after > ssim_before + 0.05, f"held-out SSIM {ssim_before:.3f} -> {ssim_after:.3f}"
+
+
+def test_identity_similarity_with_dlib(default_store) -> None:
+    """Only where the optional extra is installed (pip install 'facecast[identity]')."""
+    pytest.importorskip("dlib", reason="dlib not installed (optional extra facecast[identity])")
+    from facecast.evaluation.identity import IdentityScorer
+
+    scorer = IdentityScorer.create()
+    if scorer is None:
+        pytest.skip("face_recognition_models not installed (optional extra facecast[identity])")
+    char = default_store.load("default")
+    img, lm = np.asarray(char.image), char.neutral
+    same = scorer.compare(img, img.copy(), lm)
+    assert same["identity"] == pytest.approx(1.0, abs=1e-5) and same["identity_distance"] < 1e-4
+    grey = scorer.compare(img, np.full_like(img, 128), lm)
+    assert grey["identity"] < same["identity"] - 0.05 and grey["identity_distance"] > 0.3

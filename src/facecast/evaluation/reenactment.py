@@ -178,7 +178,7 @@ def run_eval(video: str | Path, checkpoint: str | Path, out: str | Path, options
                  "neural": NeuralRenderer(engine=NeuralEngine.from_checkpoint(checkpoint, opts.device))}
     scorer = IdentityScorer.create()
     sums: dict[str, dict[str, float]] = {name: {m: 0.0 for m in METRICS} for name in RENDERERS}
-    ident: dict[str, list[float]] = {name: [] for name in RENDERERS}
+    ident: dict[str, list[dict[str, float]]] = {name: [] for name in RENDERERS}
     panels: list[np.ndarray] = []
     try:
         handles = {name: r.prepare(character) for name, r in renderers.items()}
@@ -196,7 +196,7 @@ def run_eval(video: str | Path, checkpoint: str | Path, out: str | Path, options
                     for metric, value in frame_metrics(real[i], fake).items():
                         sums[name][metric] += value
                     if scorer is not None:
-                        ident[name].append(scorer.similarity(real[i], fake, held_lm[i]))
+                        ident[name].append(scorer.compare(real[i], fake, held_lm[i]))
                 if opts.video:
                     panels.append(np.hstack([real[i]] + [rendered[name][j][..., :3] for name in RENDERERS]))
             bar.update(stop - start)
@@ -213,8 +213,8 @@ def run_eval(video: str | Path, checkpoint: str | Path, out: str | Path, options
     )
     for name in RENDERERS:
         result.renderers[name] = {m: sums[name][m] / len(held) for m in METRICS}
-        if ident[name]:
-            result.renderers[name]["identity"] = float(np.mean(ident[name]))
+        for key in ident[name][0] if ident[name] else ():
+            result.renderers[name][key] = float(np.mean([figures[key] for figures in ident[name]]))
     out.mkdir(parents=True, exist_ok=True)
     if opts.video and panels:
         scale = max(1, -(-VIDEO_PANEL_MIN // size))
@@ -231,15 +231,17 @@ def run_eval(video: str | Path, checkpoint: str | Path, out: str | Path, options
 
 
 def format_eval(result: EvalResult) -> str:
-    """The figures as a table (higher SSIM, PSNR and identity are better; lower L1)."""
-    cols = ["ssim", "psnr", "l1"] + (["identity"] if "identity" in result.renderers.get("neural", {}) else [])
+    """The figures as a table (higher SSIM, PSNR and identity are better; lower L1 and
+    identity distance)."""
+    cols = ["ssim", "psnr", "l1"]
+    cols += [c for c in ("identity", "identity_distance") if c in result.renderers.get("neural", {})]
     lines = [f"self-reenactment of {Path(result.video).name}: {len(result.shot_frames)} shot(s), "
              f"{len(result.held_out_frames)} held-out frame(s) at {result.size}² px, checkpoint "
              f"{Path(result.checkpoint).name} ({result.model_config}), fine-tuning steps "
              f"{result.options['finetune_steps']}{' (full)' if result.options['full'] else ''}",
-             f"{'renderer':<10}" + "".join(f"{c:>10}" for c in cols)]
+             f"{'renderer':<10}" + "".join(f"{c:>{max(10, len(c) + 2)}}" for c in cols)]
     for name, figures in result.renderers.items():
-        lines.append(f"{name:<10}" + "".join(f"{figures[c]:>10.4f}" for c in cols))
+        lines.append(f"{name:<10}" + "".join(f"{figures[c]:>{max(10, len(c) + 2)}.4f}" for c in cols))
     if "identity" not in cols:
         lines.append(f"identity similarity: {result.identity}")
     lines.append(f"json: {result.json_path}")
