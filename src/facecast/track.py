@@ -82,9 +82,10 @@ class TrackReport:
 
     def summary(self) -> str:
         states = ", ".join(f"{k} {v}" for k, v in sorted(self.states.items()))
+        skipped = f"; camera frames skipped while busy {self.skipped}" if self.skipped else ""
         lines = [f"frames {self.frames} (face in {self.faces}), poses sent {self.poses_sent}, frames back "
-                 f"{self.frames_received} ({self.superseded} superseded, {self.errors} errors) in {self.elapsed_s:.1f} s"
-                 f" = {self.fps:.1f} fps" + (f"; camera frames skipped while busy {self.skipped}" if self.skipped else ""),
+                 f"{self.frames_received} ({self.superseded} superseded, {self.errors} errors) in "
+                 f"{self.elapsed_s:.1f} s = {self.fps:.1f} fps{skipped}",
                  f"tracking states: {states or 'none'}"]
         if self.stage_table:
             lines.append(self.stage_table)

@@ -129,7 +129,8 @@ def run_record_command(cfg: AppConfig, args: argparse.Namespace) -> int:
                 log.info("stopped")
         elapsed = time.perf_counter() - start
     share = writer.faces / writer.frames if writer.frames else 0.0
-    _print(f"recorded {writer.frames} frames ({writer.faces} with a face, {share:.1%}) in {elapsed:.1f} s to {args.out}")
+    _print(f"recorded {writer.frames} frames ({writer.faces} with a face, {share:.1%}) in {elapsed:.1f} s "
+           f"to {args.out}")
     if writer.frames and not writer.faces:
         log.warning("no face in any frame: the recording replays as the neutral face")
     return 0

@@ -110,12 +110,12 @@ def bench_filter(frames: list[Any], cfg: AppConfig) -> list[dict[str, Any]]:
     mouth = lambda p: (p[:, 14, 1] - p[:, 13, 1])[:, None]  # noqa: E731 (inner lip gap)
     rows = []
     settings = dict.fromkeys([(cfg.tracker.min_cutoff, cfg.tracker.beta), *FILTER_SETTINGS])
-    for min_cutoff, beta in settings:
-        def run(values: np.ndarray, times: np.ndarray) -> np.ndarray:
-            f = OneEuroFilter(min_cutoff, beta, cfg.tracker.d_cutoff)
-            return np.stack([f(v, s) for v, s in zip(values, times)])
+    def run(values: np.ndarray, times: np.ndarray, min_cutoff: float, beta: float) -> np.ndarray:
+        f = OneEuroFilter(min_cutoff, beta, cfg.tracker.d_cutoff)
+        return np.stack([f(v, s) for v, s in zip(values, times)])
 
-        smooth_still, smooth_moving = run(still_arr, t_still), run(raw, t)
+    for min_cutoff, beta in settings:
+        smooth_still, smooth_moving = run(still_arr, t_still, min_cutoff, beta), run(raw, t, min_cutoff, beta)
         rows.append({
             "min_cutoff": min_cutoff, "beta": beta,
             "default": (min_cutoff, beta) == (cfg.tracker.min_cutoff, cfg.tracker.beta),
@@ -153,7 +153,8 @@ def format_tracker(result: dict[str, Any]) -> str:
                      f"{row['ms_p50']:.2f} | {row['ms_p99']:.2f} |")
     lines.append("")
     lines.append(f"One Euro filter: still-face jitter (one frame + noise sigma {STILL_NOISE:g}) and lag on the video:")
-    lines.append("| min_cutoff | beta | still jitter px (raw -> filtered) | ratio | lag ms | mouth lag ms | mouth speed kept |")
+    lines.append("| min_cutoff | beta | still jitter px (raw -> filtered) | ratio | lag ms | mouth lag ms "
+                 "| mouth speed kept |")
     lines.append("|---|---|---|---|---|---|---|")
     for r in result["filter"]:
         mark = " (default)" if r["default"] else ""

@@ -232,7 +232,8 @@ class CameraSource(FrameSource):
                 time.sleep(0.01)
                 continue
             failures = 0
-            frame = CapturedFrame(index, now - self._t0, now, np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+            rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            frame = CapturedFrame(index, now - self._t0, now, rgb)
             with self._cond:
                 if self._latest is not None and self._latest.index > self._delivered:
                     self.dropped += 1  # never handed out: the consumer was slower than the camera

@@ -211,7 +211,9 @@ class Retargeter:
 
     def many(self, driver: np.ndarray) -> np.ndarray:
         """``T x 478 x 3`` driver frames -> ``T x 478 x 3`` character landmarks."""
-        return np.stack([self(frame) for frame in np.asarray(driver)]) if len(driver) else np.zeros((0, 478, 3), np.float32)
+        if not len(driver):
+            return np.zeros((0, 478, 3), np.float32)
+        return np.stack([self(frame) for frame in np.asarray(driver)])
 
 
 def retarget_relative(
