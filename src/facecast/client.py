@@ -220,11 +220,13 @@ class Client:
         self._seq = max(self._seq, seq)
         return seq
 
-    def send_pose(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478", seq: int | None = None) -> int:
-        """Send one pose without waiting; returns its seq."""
+    def send_pose(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478", seq: int | None = None,
+                  tracking: str | None = None) -> int:
+        """Send one pose without waiting; returns its seq. ``tracking``: a tracker's state
+        for it (``facecast.protocol.TRACKING_STATES``), optional."""
         seq = self._next_seq(seq)
         self.send(Pose(seq=seq, t_send=time.time(), landmarks=np.asarray(landmarks, np.float32),
-                       landmark_format=landmark_format))
+                       landmark_format=landmark_format, tracking=tracking))
         return seq
 
     def send_blendshapes(self, weights: np.ndarray, head: np.ndarray | None = None, seq: int | None = None) -> int:

@@ -33,7 +33,7 @@ import numpy as np
 import zmq
 
 from facecast.client import Client, ClientTimeout, FacecastError
-from facecast.protocol import Bound, Pose
+from facecast.protocol import Bound
 
 __all__ = ["PoseStamps", "DeliveredFrame", "StageStats", "PoseLink", "STAGES"]
 
@@ -151,7 +151,7 @@ class PoseLink:
         self.superseded = 0
         self.errors = 0
         self.latest: DeliveredFrame | None = None
-        self._outbox: queue.Queue[tuple[int, Pose, PoseStamps]] = queue.Queue()
+        self._outbox: queue.Queue[tuple[int, tuple[np.ndarray, str, str | None], PoseStamps]] = queue.Queue()
         self._pending: dict[int, PoseStamps] = {}
         self._seq = 0
         self._stop = threading.Event()
@@ -176,9 +176,7 @@ class PoseLink:
         if self._failure is not None:
             raise self._failure
         self._seq += 1
-        pose = Pose(seq=self._seq, landmarks=np.asarray(landmarks, np.float32), landmark_format=landmark_format,
-                    tracking=tracking)
-        self._outbox.put((self._seq, pose, stamps))
+        self._outbox.put((self._seq, (np.asarray(landmarks, np.float32), landmark_format, tracking), stamps))
         try:
             self._wake_tx.send(b"", zmq.NOBLOCK)
         except zmq.Again:  # the I/O thread has wake-ups queued already; it flushes on each
@@ -216,8 +214,8 @@ class PoseLink:
                 seq, pose, stamps = self._outbox.get_nowait()
             except queue.Empty:
                 return
-            pose.t_send = time.time()
-            self.client.send(pose)
+            landmarks, landmark_format, tracking = pose
+            self.client.send_pose(landmarks, landmark_format, seq=seq, tracking=tracking)
             stamps.sent = time.perf_counter()
             self._pending[seq] = stamps
             self.sent += 1
