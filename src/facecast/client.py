@@ -229,13 +229,14 @@ class Client:
                        landmark_format=landmark_format, tracking=tracking))
         return seq
 
-    def send_blendshapes(self, weights: np.ndarray, head: np.ndarray | None = None, seq: int | None = None) -> int:
+    def send_blendshapes(self, weights: np.ndarray, head: np.ndarray | None = None, seq: int | None = None,
+                         tracking: str | None = None) -> int:
         """Send one blendshape pose without waiting: 52 ARKit weights in [0, 1]
         (``facecast.protocol.ARKIT_BLENDSHAPES`` order) and optionally the head's yaw,
         pitch, roll in radians (docs/protocol.md); returns its seq."""
         seq = self._next_seq(seq)
         self.send(Pose(seq=seq, t_send=time.time(), blendshapes=np.asarray(weights, np.float32),
-                       head=None if head is None else np.asarray(head, np.float32)))
+                       head=None if head is None else np.asarray(head, np.float32), tracking=tracking))
         return seq
 
     def recv_frame(self, timeout_s: float | None = None) -> ReceivedFrame:

@@ -22,12 +22,13 @@ Stages, per frame, on this process's ``time.perf_counter`` clock::
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import zmq
@@ -151,7 +152,8 @@ class PoseLink:
         self.superseded = 0
         self.errors = 0
         self.latest: DeliveredFrame | None = None
-        self._outbox: queue.Queue[tuple[int, tuple[np.ndarray, str, str | None], PoseStamps]] = queue.Queue()
+        self._outbox: queue.Queue[tuple[int, tuple[Any, ...], PoseStamps]] = queue.Queue()
+        self._error_names: collections.Counter[str] = collections.Counter()
         self._pending: dict[int, PoseStamps] = {}
         self._seq = 0
         self._stop = threading.Event()
@@ -172,11 +174,19 @@ class PoseLink:
         return self.bound.neutral
 
     def send(self, landmarks: np.ndarray, landmark_format: str, tracking: str | None, stamps: PoseStamps) -> int:
-        """Queue one pose for sending (returns at once); returns its seq."""
+        """Queue one landmark pose for sending (returns at once); returns its seq."""
+        return self._queue(("landmarks", np.asarray(landmarks, np.float32), landmark_format, tracking), stamps)
+
+    def send_blendshapes(self, weights: np.ndarray, head: np.ndarray | None, tracking: str | None,
+                         stamps: PoseStamps) -> int:
+        """Queue one blendshape pose (52 ARKit weights, head yaw/pitch/roll); returns its seq."""
+        return self._queue(("blendshapes", np.asarray(weights, np.float32), head, tracking), stamps)
+
+    def _queue(self, pose: tuple[Any, ...], stamps: PoseStamps) -> int:
         if self._failure is not None:
             raise self._failure
         self._seq += 1
-        self._outbox.put((self._seq, (np.asarray(landmarks, np.float32), landmark_format, tracking), stamps))
+        self._outbox.put((self._seq, pose, stamps))
         try:
             self._wake_tx.send(b"", zmq.NOBLOCK)
         except zmq.Again:  # the I/O thread has wake-ups queued already; it flushes on each
@@ -214,8 +224,11 @@ class PoseLink:
                 seq, pose, stamps = self._outbox.get_nowait()
             except queue.Empty:
                 return
-            landmarks, landmark_format, tracking = pose
-            self.client.send_pose(landmarks, landmark_format, seq=seq, tracking=tracking)
+            kind, values, extra, tracking = pose
+            if kind == "landmarks":
+                self.client.send_pose(values, extra, seq=seq, tracking=tracking)
+            else:
+                self.client.send_blendshapes(values, extra, seq=seq, tracking=tracking)
             stamps.sent = time.perf_counter()
             self._pending[seq] = stamps
             self.sent += 1
@@ -230,7 +243,10 @@ class PoseLink:
             self.errors += 1
             if exc.seq is not None:
                 self._pending.pop(exc.seq, None)
-            log.warning("daemon refused a pose: %s", exc)
+            self._error_names[exc.name] += 1
+            count = self._error_names[exc.name]
+            if count == 1 or count % 100 == 0:
+                log.warning("daemon refused a pose (%d so far): %s", count, exc)
             return True
         now = time.perf_counter()
         for seq in [s for s in self._pending if s < received.seq]:  # superseded: no frame will come

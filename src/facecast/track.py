@@ -27,6 +27,7 @@ import numpy as np
 from facecast.config import AppConfig
 from facecast.pose_link import DeliveredFrame, PoseLink, PoseStamps
 from facecast.topology import to_ibug68
+from facecast.tracker.blendshape_basis import arkit_from_mediapipe
 from facecast.tracker.capture import FrameSource
 from facecast.tracker.landmarks import FaceLandmarks
 from facecast.tracker.live import StreamLandmarker, detections
@@ -46,6 +47,7 @@ class TrackOptions:
     character: str = "default"
     size: int = 256
     landmark_format: str = "mediapipe478"  # or ibug68, for renderers that want it
+    send: str = "landmarks"  # or "blendshapes": ARKit-52 weights + head rotation (the daemon's basis)
     preview: bool = False
     virtual_cam: bool = False
     record: Path | None = None
@@ -70,7 +72,7 @@ class TrackReport:
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
     stage_table: str = ""
     skipped: int = 0  # camera frames MediaPipe dropped while busy (live mode)
-    poses: list[tuple[int, np.ndarray, str]] = field(default_factory=list)  # (seq, landmarks, state), keep_poses
+    poses: list[tuple[int, np.ndarray, str]] = field(default_factory=list)  # (seq, landmarks|weights, state)
     send_offsets_s: list[float] = field(default_factory=list)  # replay: when each pose went, from the start
     due_offsets_s: list[float] = field(default_factory=list)  # replay: when it was due (the recording's clock)
     output: Path | None = None
@@ -242,11 +244,15 @@ class _Driver:
         smoothed = time.perf_counter()
         self.states[out.state] += 1
         if out.landmarks is not None:
-            points = to_ibug68(out.landmarks) if self.opts.landmark_format == "ibug68" else out.landmarks
-            seq = self.link.send(points, self.opts.landmark_format, out.state,
-                                 PoseStamps(capture=capture, landmarks=landmarks_ready, smoothed=smoothed))
+            stamps = PoseStamps(capture=capture, landmarks=landmarks_ready, smoothed=smoothed)
+            if self.opts.send == "blendshapes":
+                values = arkit_from_mediapipe(out.blendshapes)
+                seq = self.link.send_blendshapes(values, out.head, out.state, stamps)
+            else:
+                values = to_ibug68(out.landmarks) if self.opts.landmark_format == "ibug68" else out.landmarks
+                seq = self.link.send(values, self.opts.landmark_format, out.state, stamps)
             if self.opts.keep_poses:
-                self.report.poses.append((seq, points, out.state))
+                self.report.poses.append((seq, values, out.state))
         now = time.perf_counter()
         if now - self._log_t >= self.opts.stats_interval_s:
             fps = (self.link.frames - self._log_frames) / (now - self._log_t)

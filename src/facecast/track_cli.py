@@ -37,6 +37,9 @@ def _add_sending(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
     p.add_argument("--format", dest="landmark_format", choices=["mediapipe478", "ibug68"], default="mediapipe478",
                    help="landmark format sent (ibug68: for renderers that take the 68 iBUG points)")
+    p.add_argument("--send", choices=["landmarks", "blendshapes"], default="landmarks",
+                   help="send retargeted landmarks (default), or the tracked ARKit-52 blendshapes and head rotation "
+                        "for the daemon's blendshape basis")
     p.add_argument("--preview", action="store_true", help="show the camera and the character in a window "
                    "(needs a display; c = calibrate the neutral face, q = quit)")
     p.add_argument("--virtual-cam", action="store_true", help="also send the character's frames to a virtual "
@@ -74,7 +77,8 @@ def _options(args: argparse.Namespace, **extra: object):  # -> TrackOptions
     from facecast.track import TrackOptions
 
     return TrackOptions(endpoint=args.connect, character=args.character, size=args.size,
-                        landmark_format=args.landmark_format, preview=args.preview, virtual_cam=args.virtual_cam,
+                        landmark_format=args.landmark_format, send=args.send, preview=args.preview,
+                        virtual_cam=args.virtual_cam,
                         output=args.output, max_seconds=args.seconds, **extra)  # type: ignore[arg-type]
 
 

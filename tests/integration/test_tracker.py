@@ -72,6 +72,21 @@ def test_ibug68_output_renders(warp_daemon, tmp_path: Path, shared_videos: Path)
     assert set(report.stages) == set(STAGES) and report.stages["total"]["count"] == report.frames_received
 
 
+def test_blendshape_poses_drive_the_daemons_basis(warp_daemon, shared_videos: Path):
+    """--send blendshapes: the tracked ARKit-52 weights and head rotation, rendered by the
+    daemon through its blendshape basis; the character talks and turns."""
+    got: list[DeliveredFrame] = []
+    opts = TrackOptions(endpoint=warp_daemon.endpoint, character="default", size=128, send="blendshapes",
+                        keep_poses=True, on_frame=got.append)
+    with open_source(video=shared_videos / "d11.mp4", max_frames=60) as src:
+        report = run_track(AppConfig(), src, opts)
+    assert report.errors == 0 and report.frames_received >= 40, report.summary()
+    weights = np.stack([w for _seq, w, _state in report.poses])
+    assert weights.shape[1] == 52 and np.ptp(weights[:, 24]) > 0.1  # jawOpen (ARKit index 24) moves
+    images = np.stack([f.image[..., :3].astype(np.float32) for f in got])
+    assert np.abs(np.diff(images, axis=0)).mean(axis=(1, 2, 3)).max() > 1.0
+
+
 def test_virtual_cam_gets_the_frames(warp_daemon, shared_videos: Path, caplog):
     """--virtual-cam through the project's virtualcam sink, on a recording pyvirtualcam
     backend (no v4l2loopback here); without a device the run stops with the sink's advice."""

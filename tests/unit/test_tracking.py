@@ -90,6 +90,23 @@ def test_calibration_waits_for_faces_and_can_be_redone(neutral):
         DriverPipeline(dataclasses.replace(CFG, calibration_frames=0), character)
 
 
+def test_head_rotation_is_relative_to_the_calibrated_neutral(neutral):
+    from facecast.tracker.head_pose import HeadPose
+
+    def face(yaw: float, pitch: float) -> FaceLandmarks:
+        transform = np.eye(4, dtype=np.float32)  # MediaPipe's matrix: OpenGL axes (y up, z towards the viewer)
+        flip = np.diag([1.0, -1.0, -1.0])
+        transform[:3, :3] = flip @ HeadPose(yaw, pitch, 0.0).matrix() @ flip
+        return FaceLandmarks(neutral, np.zeros(len(BLENDSHAPE_NAMES), np.float32), transform, (512, 512))
+
+    pipe = DriverPipeline(dataclasses.replace(CFG, head_min_cutoff=1e6), neutral)
+    for i in range(CFG.calibration_frames):
+        out = pipe.update(face(0.1, -0.05), i / FPS)  # the driver's neutral looks a little aside
+    np.testing.assert_allclose(out.head, 0.0, atol=1e-5)
+    out = pipe.update(face(0.3, -0.05), 1.0)
+    np.testing.assert_allclose(out.head, [0.2, 0.0, 0.0], atol=1e-4)
+
+
 def test_tracking_state_travels_in_the_pose(neutral):
     for state in TRACKING_STATES:
         back = decode(encode(Pose(seq=3, landmarks=neutral, tracking=state)))

@@ -28,7 +28,7 @@ import numpy as np
 
 from facecast.config import TrackerConfig
 from facecast.protocol.formats import TRACKING_STATES
-from facecast.tracker.head_pose import head_pose_from_transform
+from facecast.tracker.head_pose import euler_from_matrix, head_pose_from_transform, rotation_matrix
 from facecast.tracker.landmarks import FaceLandmarks
 from facecast.tracker.live import NO_BLENDSHAPES
 from facecast.tracker.one_euro import OneEuroFilter
@@ -185,7 +185,7 @@ class PoseOutput:
 
     tracked: TrackedFace
     landmarks: np.ndarray | None
-    head: np.ndarray  # (3,) yaw, pitch, roll, eased towards the neutral's as landmarks are
+    head: np.ndarray  # (3,) yaw, pitch, roll relative to the driver's neutral, eased towards 0
     blendshapes: np.ndarray  # (52,) MediaPipe order, eased towards 0
 
     @property
@@ -243,13 +243,14 @@ class DriverPipeline:
                 log.info("%s the neutral face at %.2f s", "calibrated" if first else "re-calibrated", timestamp_s)
         if self.retargeter is None or tracked.points is None:
             landmarks = None if self.retargeter is None else self.character_neutral.copy()
-            return PoseOutput(tracked, landmarks, self.neutral_head.copy(), NO_BLENDSHAPES)
+            return PoseOutput(tracked, landmarks, np.zeros(3, np.float32), NO_BLENDSHAPES)
         ease = tracked.ease
         landmarks = self.retargeter(tracked.points)
-        head = tracked.head
+        relative = rotation_matrix(*tracked.head) @ rotation_matrix(*self.neutral_head).T  # neutral -> now, camera axes
+        head = euler_from_matrix(relative).as_array()
         blend = tracked.blendshapes
         if ease > 0.0:
             landmarks = ((1.0 - ease) * landmarks + ease * self.character_neutral).astype(np.float32)
-            head = ((1.0 - ease) * head + ease * self.neutral_head).astype(np.float32)
+            head = ((1.0 - ease) * head).astype(np.float32)
             blend = ((1.0 - ease) * blend).astype(np.float32)
         return PoseOutput(tracked, landmarks, head, blend)
