@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -57,6 +60,35 @@ def test_track_video_end_to_end(warp_daemon, tmp_path: Path, shared_videos: Path
     diffs = np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
     assert diffs.max() > 1.0  # the character moves with the video
     assert len(read_recording(rec).frames) == 78
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xwininfo")),
+                    reason="needs Xvfb and xwininfo (Debian: xvfb, x11-utils) for a display")
+def test_preview_window_opens_on_a_display(warp_daemon, shared_videos: Path):
+    """--preview on a real (virtual) X display: the window "facecast track" appears while
+    tracking; --calibrate-after takes the neutral again."""
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        display = ":" + xvfb.stdout.readline().decode().strip()
+        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+        track = subprocess.Popen([sys.executable, "-m", "facecast.cli", "track", "--video",
+                                  str(shared_videos / "d0.mp4"), "--connect", warp_daemon.endpoint, "--preview",
+                                  "--calibrate-after", "1.0", "--seconds", "2.0"], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        seen = False
+        while track.poll() is None and not seen:
+            tree = subprocess.run(["xwininfo", "-root", "-tree", "-display", display], capture_output=True, text=True)
+            seen = '"facecast track"' in tree.stdout
+            time.sleep(0.2)
+        out, err = track.communicate(timeout=120)
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+    assert track.returncode == 0, err
+    assert seen, "no preview window on the display"
+    assert "preview window open" in err and "re-calibrated the neutral face" in err
+    assert "total (capture -> frame)" in out
 
 
 def test_ibug68_output_renders(warp_daemon, tmp_path: Path, shared_videos: Path):
