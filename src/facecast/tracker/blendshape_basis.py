@@ -30,6 +30,7 @@ from facecast import topology as topo
 from facecast.protocol.formats import ARKIT_BLENDSHAPES, LANDMARK_FORMATS
 from facecast.tracker.head_pose import HeadPose, face_centre, rotate_landmarks, rotation_from_transform
 from facecast.tracker.landmarks import BLENDSHAPE_NAMES
+from facecast.tracker.retarget import similarity_fit
 
 __all__ = [
     "BASIS_RESOURCE",
@@ -85,19 +86,6 @@ def normalize_face(points: np.ndarray, image_size: tuple[int, int], transform: n
     frontal = (px - face_centre(px)) @ rot  # row vectors: p @ R == (R^T p)^T
     centre, scale = _centre_and_scale(frontal)
     return (frontal - centre) / scale
-
-
-def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares s, R, t with dst ~ s * src @ R.T + t (Umeyama; N x 3 each)."""
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    a, b = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(b.T @ a)
-    d = np.ones(3)
-    if np.linalg.det(u @ vt) < 0:
-        d[-1] = -1.0
-    rot = (u * d) @ vt
-    scale = float((sig * d).sum() / max((a**2).sum(), 1e-12))
-    return scale, rot, mu_d - scale * mu_s @ rot.T
 
 
 @dataclass(frozen=True)
@@ -177,7 +165,7 @@ class BlendshapeRig:
         self.centre = face_centre(n)
         # The character's head pose relative to the basis's frontal frame (rotation only),
         # and its face scale measured after undoing that rotation.
-        _s, rot, _t = _similarity(basis.mean_neutral[_STABLE].astype(np.float64), n[_STABLE])
+        _s, rot, _t = similarity_fit(basis.mean_neutral[_STABLE], n[_STABLE])
         self.rotation = rot
         _c, scale = _centre_and_scale((n - self.centre) @ rot)
         # 52 x 478 x 3 offsets in the character's image units, in its own pose; kept as a
