@@ -172,11 +172,11 @@ def _cmd_serve(cfg: AppConfig, args: argparse.Namespace) -> int:
     from facecast.tracker.model_files import ModelFileMissing
 
     store = CharacterStore(cfg.store.root or None)
+    daemon = Daemon(cfg, store)  # the renderer first: a bad checkpoint fails before any slow work
     try:
         store.ensure_default()
     except ModelFileMissing as exc:
         log.warning("built-in character 'default' unavailable: %s", exc)
-    daemon = Daemon(cfg, store)
     endpoint = daemon.bind()
     if args.ready_file:
         tmp = Path(args.ready_file + ".tmp")
