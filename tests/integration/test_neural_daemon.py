@@ -1,5 +1,5 @@
 """The neural renderer in the real daemon (`facecast serve --checkpoint`), driven by a real
-ZeroMQ client; a tiny random-weight checkpoint made here."""
+ZeroMQ client; a tiny random-weight checkpoint (the ``tiny_checkpoint`` fixture)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 
 from facecast import topology as topo
 from facecast.client import Client
-from facecast.inference.models import TalkingHead, get_config, save_checkpoint
 from tests.integration.daemon_process import start_daemon
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, TalkingHead(get_config("tiny"), num_videos=1))
-    return path
 
 
 def test_neural_daemon_serves_rgba_frames(default_store, tiny_checkpoint: Path, tmp_path: Path) -> None:

@@ -86,4 +86,5 @@ class DaemonStats:
                 "render": self.render.summary(),
                 "batches": batches,
                 "mean_batch": mean_batch,
+                "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},  # size -> batches
             }
