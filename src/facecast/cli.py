@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from facecast import __version__
+from facecast.bench.serve import add_serve_bench_arguments, run_serve_bench
 from facecast.bench.soak import add_soak_arguments, run_soak_command
 from facecast.bench.tracker import add_tracker_bench_arguments, run_tracker_bench
 from facecast.bridge.sinks import SinkError
@@ -133,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     b = bench.add_parser("soak", parents=[common], help="many clients at a fixed rate for minutes: memory, fairness")
     add_soak_arguments(b)
     _add_store(b)
+    b = bench.add_parser("serve", parents=[common],
+                         help="simulated clients through the real daemon: fps, p99 latency, drops per client count")
+    add_serve_bench_arguments(b)
+    _add_store(b)
     b = bench.add_parser("tracker", parents=[common],
                          help="tracker frames/s with and without blendshapes, One Euro jitter/lag, track --video stages")
     add_tracker_bench_arguments(b)
@@ -222,6 +227,8 @@ def _cmd_characters(cfg: AppConfig, args: argparse.Namespace) -> int:
 def _cmd_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
     if args.bench == "soak":
         return run_soak_command(cfg, args)
+    if args.bench == "serve":
+        return run_serve_bench(cfg, args)
     if args.bench == "tracker":
         return run_tracker_bench(cfg, args)
     if args.bench == "bridge":

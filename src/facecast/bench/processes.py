@@ -3,11 +3,15 @@ their interpreter lock) and wait until they listen."""
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
+
+from facecast.config import AppConfig
 
 
 class ServerProcess:
@@ -41,3 +45,18 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def start_bench_daemon(cfg: AppConfig, args: argparse.Namespace, serve_options: Sequence[str]) -> ServerProcess:
+    """`facecast serve` on a free loopback port over the store ``cfg`` names (the built-in
+    character made first), with the bench's own --config/--set passed on and
+    ``serve_options`` (e.g. ``["--renderer", "warp"]``)."""
+    from facecast.bridge.characters import CharacterStore
+
+    store = CharacterStore(cfg.store.root or None)
+    store.ensure_default()
+    passed: list[str] = ["--config", args.config] if getattr(args, "config", None) else []
+    for item in getattr(args, "set", None) or []:
+        passed += ["--set", item]
+    return ServerProcess(["-m", "facecast.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store", str(store.root),
+                          *serve_options, *passed])

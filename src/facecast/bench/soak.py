@@ -187,7 +187,8 @@ def _daemon_summary(report: StatsReport) -> dict[str, Any]:
     d = report.daemon
     counters = d.get("counters", {})
     out: dict[str, Any] = {k: int(counters.get(k, 0)) for k in _DAEMON_KEYS}
-    out.update(sessions=d.get("sessions"), mean_batch=d.get("mean_batch"), errors_by_code=d.get("errors", {}),
+    out.update(sessions=d.get("sessions"), mean_batch=d.get("mean_batch"), batch_sizes=d.get("batch_sizes", {}),
+               errors_by_code=d.get("errors", {}),
                latency_p50_ms=d.get("latency", {}).get("p50_ms"), latency_p99_ms=d.get("latency", {}).get("p99_ms"))
     return out
 
@@ -416,8 +417,7 @@ def _rss_of(pid: int) -> Callable[[], int]:
 
 
 def run_soak_command(cfg: AppConfig, args: argparse.Namespace) -> int:
-    from facecast.bench.processes import ServerProcess
-    from facecast.bridge.characters import CharacterStore
+    from facecast.bench.processes import start_bench_daemon
 
     def soak(endpoint: str, rss: Callable[[], int] | None) -> SoakReport:
         return run_soak(endpoint, clients=args.clients, fps=args.fps, seconds=args.seconds, size=args.size,
@@ -426,13 +426,7 @@ def run_soak_command(cfg: AppConfig, args: argparse.Namespace) -> int:
     if args.connect:
         report = soak(args.connect, _rss_of(args.daemon_pid) if args.daemon_pid else None)
     else:
-        store = CharacterStore(cfg.store.root or None)
-        store.ensure_default()
-        passed: list[str] = ["--config", args.config] if getattr(args, "config", None) else []
-        for item in getattr(args, "set", None) or []:
-            passed += ["--set", item]
-        with ServerProcess(["-m", "facecast.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--renderer",
-                            args.renderer, "--store", str(store.root), *passed]) as daemon:
+        with start_bench_daemon(cfg, args, ["--renderer", args.renderer]) as daemon:
             report = soak(daemon.endpoint, _rss_of(daemon.proc.pid))
     sys.stdout.write(format_soak(report) + "\n")
     if args.json:
