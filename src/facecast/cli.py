@@ -18,6 +18,7 @@ from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
 from facecast.dataset.cli import add_dataset_build_arguments, run_dataset_build
 from facecast.evaluation.reenactment import add_eval_arguments, run_eval_command
 from facecast.inference.models.info import add_model_info_arguments, run_model_info
+from facecast.inference.runtime.cli import add_export_arguments, run_export
 from facecast.inference.training.train_cli import add_train_arguments, run_train
 from facecast.neural_enroll import (
     add_enroll_checkpoint_arguments, add_finetune_arguments, check_enroll_arguments, run_enroll_checkpoint,
@@ -52,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--renderer", help="warp (default), neural; copy and stamp are for benchmarks and tests")
     p.add_argument("--checkpoint", help="neural renderer's model checkpoint (implies --renderer neural)")
     p.add_argument("--device", help="neural renderer's device: auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--engine", choices=["torch", "onnx"], help="what runs the neural generator (default torch; "
+                   "docs/engines.md)")
+    p.add_argument("--onnx", metavar="MODEL.onnx", help="exported generator for --engine onnx (implies it; "
+                   "write one with facecast export)")
+    p.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"],
+                   help="torch engine precision (default auto: fp16 on CUDA, fp32 on CPU)")
     p.add_argument("--max-batch", type=int)
     p.add_argument("--max-wait-ms", type=float)
     p.add_argument("--sink", action="append", choices=["virtualcam", "overlay", "mjpeg"],
@@ -110,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--name", default="server", help="file name stem (default server; use one per client)")
 
     add_model_info_arguments(sub.add_parser("model-info", help="parameter counts and FLOPs per frame of the model configs"))
+    add_export_arguments(sub.add_parser("export", parents=[common],
+                                        help="export a checkpoint's generator to ONNX (+ manifest) for --engine onnx"))
 
     dataset = sub.add_parser("dataset", help="training data sets").add_subparsers(dest="dataset", required=True)
     add_dataset_build_arguments(dataset.add_parser("build", parents=[common],
@@ -155,9 +164,12 @@ def _config(args: argparse.Namespace) -> AppConfig:
     put("store", "root", getattr(args, "store", None))
     if args.command == "serve":
         put("server", "bind", args.bind)
-        put("render", "renderer", args.renderer or ("neural" if args.checkpoint else None))
+        put("render", "renderer", args.renderer or ("neural" if args.checkpoint or args.onnx else None))
         put("render", "checkpoint", args.checkpoint)
         put("render", "device", args.device)
+        put("render", "engine", args.engine or ("onnx" if args.onnx else None))
+        put("render", "onnx_model", args.onnx)
+        put("render", "precision", args.precision)
         put("scheduler", "max_batch", args.max_batch)
         put("scheduler", "max_wait_ms", args.max_wait_ms)
         if args.sink:
@@ -264,7 +276,7 @@ def _cmd_keys(cfg: AppConfig, args: argparse.Namespace) -> int:
 
 _COMMANDS = {"serve": _cmd_serve, "demo": _cmd_demo, "enroll": _cmd_enroll,
              "characters": _cmd_characters, "bench": _cmd_bench, "obs": run_obs_setup, "keys": _cmd_keys,
-             "model-info": run_model_info, "dataset": run_dataset_build, "train": run_train, "vmc": run_vmc, "finetune": run_finetune, "eval": run_eval_command,
+             "model-info": run_model_info, "export": run_export, "dataset": run_dataset_build, "train": run_train, "vmc": run_vmc, "finetune": run_finetune, "eval": run_eval_command,
              "track": run_track_command, "record": run_record_command, "replay": run_replay_command}
 
 

@@ -47,6 +47,17 @@ class RenderConfig:
     renderer: str = "warp"  # warp | neural | copy (copy: a fixed frame, for transport benchmarks)
     checkpoint: str = ""  # neural: the model checkpoint (facecast train ... --out CKPT); required for neural
     device: str = "auto"  # neural: auto (CUDA when available) | cpu | cuda | cuda:N
+    # neural: what runs the generator (docs/engines.md). torch | onnx
+    engine: str = "torch"
+    onnx_model: str = ""  # engine onnx: the exported model (facecast export CKPT OUT.onnx); required for onnx
+    precision: str = "auto"  # engine torch: auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
+    compile: bool = False  # engine torch, CUDA: torch.compile the generator
+    cuda_graph_batches: tuple[str, ...] = ()  # engine torch, CUDA: batch sizes captured as CUDA graphs, e.g. 1,8,32
+    providers: tuple[str, ...] = ()  # engine onnx: preference order; () = tensorrt,cuda,cpu
+    threads: int = 0  # engine onnx: intra-op threads (0 = onnxruntime's choice, one per physical core)
+    trt_cache_dir: str = ""  # engine onnx, TensorRT: engine cache directory ("" = rebuild at every start)
+    trt_fp16: bool = True  # engine onnx, TensorRT: allow fp16 kernels
+    trt_max_batch: int = 32  # engine onnx, TensorRT: largest batch of the optimisation profile (>= max_batch)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 from facecast import topology as topo
 from facecast.bridge.characters import CharacterStore, InvalidCharacterName, UnknownCharacter
 from facecast.cli import main
+from facecast.config import RenderConfig
 from facecast.filehash import sha256_of
 from facecast.inference.models import TalkingHead, get_config, save_checkpoint
 from facecast.inference.neural_assets import (
@@ -66,7 +67,9 @@ def _mouth_open(neutral: np.ndarray, amount: float) -> np.ndarray:
 
 
 def test_renderer_takes_its_knobs_from_the_render_config() -> None:
-    assert renderer_config_keys("neural") == ("checkpoint", "device")
+    keys = renderer_config_keys("neural")
+    assert keys[:3] == ("checkpoint", "device", "engine") and {"onnx_model", "precision", "providers"} <= set(keys)
+    assert set(keys) <= set(RenderConfig.__dataclass_fields__), "every knob is defined in config.py"
     assert renderer_config_keys("warp") == ()
 
 

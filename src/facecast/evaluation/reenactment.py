@@ -175,7 +175,7 @@ def run_eval(video: str | Path, checkpoint: str | Path, out: str | Path, options
         shot_images=tuple(shot_crops), shots=landmarks[: opts.k], directory=char_dir,
     )
     renderers = {"warp": WarpRenderer(),
-                 "neural": NeuralRenderer(engine=NeuralEngine.from_checkpoint(checkpoint, opts.device))}
+                 "neural": NeuralRenderer(model=NeuralEngine.from_checkpoint(checkpoint, opts.device))}
     scorer = IdentityScorer.create()
     sums: dict[str, dict[str, float]] = {name: {m: 0.0 for m in METRICS} for name in RENDERERS}
     ident: dict[str, list[dict[str, float]]] = {name: [] for name in RENDERERS}

@@ -1,15 +1,20 @@
 """The ``neural`` renderer: the few-shot talking-head generator (Zakharov et al. 2019).
 
-Knobs (``[render]``): ``checkpoint`` (a file written by ``facecast train``; required) and
-``device`` (``auto`` = CUDA when available, else CPU).
+Knobs (``[render]``): ``checkpoint`` (a file written by ``facecast train``; required),
+``device`` (``auto`` = CUDA when available, else CPU), ``engine`` (``torch`` | ``onnx``:
+what runs the generator, see docs/engines.md) and that engine's options (``onnx_model``,
+``precision``, ``compile``, ``cuda_graph_batches``, ``providers``, ``threads``,
+``trt_cache_dir``, ``trt_fp16``, ``trt_max_batch``; defined in config.py).
 
 ``prepare`` loads the character's neural assets for this checkpoint (``<character>/
 neural/<sha256>.pt``, written by ``facecast enroll --checkpoint`` or ``facecast
 finetune``); a character without them gets its embedding computed on the spot from its
 shots, with a warning. ``render`` rasterizes every request's landmarks on the device,
-stacks the per-request AdaIN vectors and runs the shared generator once for all requests
-that use it; characters with their own fine-tuned generator (``--full``) run as one
-sub-batch each. Frames are resized on the device to each request's size and returned as
+stacks the per-request AdaIN vectors and runs the shared generator once, through the
+engine, for all requests that use it; characters with their own fine-tuned generator
+(``--full``) run as one sub-batch each, in a torch engine of their own (an exported ONNX
+graph carries only the checkpoint's weights; with ``engine = "onnx"`` this is logged once
+per such character). Frames are resized on the device to each request's size and returned as
 RGBA uint8, the alpha being the generator's.
 
 The generator works on the character's square crop at the model's resolution; the
@@ -23,7 +28,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -33,6 +38,7 @@ from facecast.inference.models.generator import Generator
 from facecast.inference.models.talking_head import TRAIN_HINT
 from facecast.inference.neural_assets import NeuralAssets, NeuralAssetsError, load_assets
 from facecast.inference.neural_engine import NeuralEngine, points_tensor, tensor_to_rgba8
+from facecast.inference.runtime.base import Engine, create_engine
 from facecast.inference.renderers.base import (
     CharacterAssets,
     RenderError,
@@ -59,25 +65,44 @@ class NeuralCharacter:
     name: str
     adain: torch.Tensor  # (adain_size,) on the engine's device
     generator: Generator | None = field(default=None, repr=False)  # own fine-tuned weights, or shared
+    engine: Engine | None = field(default=None, repr=False)  # runs `generator` (None: the shared engine)
     source: str = "enrolled"  # enrolled | fine-tuned | on the fly
 
 
-@register_renderer("neural", config_keys=("checkpoint", "device"))
+ENGINE_KEYS = ("onnx_model", "precision", "compile", "cuda_graph_batches", "providers", "threads", "trt_cache_dir",
+               "trt_fp16", "trt_max_batch")
+
+
+@register_renderer("neural", config_keys=("checkpoint", "device", "engine", *ENGINE_KEYS))
 class NeuralRenderer(Renderer):
-    """Few-shot talking-head renderer (see module docstring)."""
+    """Few-shot talking-head renderer (see module docstring).
+
+    model: an already loaded NeuralEngine (instead of ``checkpoint`` and ``device``);
+    engine: the runtime engine's name; engine_options: its options (``ENGINE_KEYS``).
+    """
 
     name = "neural"
 
-    def __init__(self, checkpoint: str | Path = "", device: str = "auto",
-                 engine: NeuralEngine | None = None) -> None:
-        if engine is None:
+    def __init__(self, checkpoint: str | Path = "", device: str = "auto", engine: str = "torch",
+                 model: NeuralEngine | None = None, **engine_options: Any) -> None:
+        unknown = sorted(set(engine_options) - set(ENGINE_KEYS))
+        if unknown:
+            raise TypeError(f"NeuralRenderer: unknown option(s) {', '.join(unknown)}")
+        if model is None:
             if not str(checkpoint).strip():
                 raise NeuralCheckpointMissing(f"the neural renderer needs a model checkpoint: {USE_HINT}")
             path = Path(checkpoint).expanduser()
             if not path.is_file():
                 raise NeuralCheckpointMissing(f"neural renderer: model checkpoint {path} not found; {USE_HINT}")
-            engine = NeuralEngine.from_checkpoint(path, device)
-        self.engine = engine
+            model = NeuralEngine.from_checkpoint(path, device)
+        else:
+            device = str(model.device)
+        self.engine = model
+        # The engine gets the device knob as given: "auto" lets ONNX Runtime use a GPU even
+        # where torch (which rasterizes) is a CPU build.
+        self.runtime: Engine = create_engine(engine, model.generator, model.checkpoint_sha256, device=device,
+                                             **engine_options)
+        self._own_options = {"precision": engine_options.get("precision", "auto")}  # --full characters' engines
 
     @property
     def checkpoint_sha256(self) -> str:
@@ -95,22 +120,27 @@ class NeuralRenderer(Renderer):
                         self.engine.checkpoint_sha256[:12] or "(in memory)", max(1, len(assets.shot_images)))
             images, landmarks = _shots(assets)
             embedding = self.engine.embed(images, landmarks)
-            return NeuralCharacter(assets.name, self.engine.adain_for(embedding), None, "on the fly")
+            return NeuralCharacter(assets.name, self.engine.adain_for(embedding), source="on the fly")
         if stored.adain.shape != (self.engine.adain_size,):
             raise ValueError(f"character {assets.name!r}: stored AdaIN vector has {tuple(stored.adain.shape)} "
                              f"values, the checkpoint's generator takes {self.engine.adain_size}")
-        generator = None
+        generator, own_engine = None, None
         if stored.generator_state is not None:
             try:
                 generator = self.engine.generator_with(stored.generator_state)
             except RuntimeError as exc:
                 raise ValueError(f"character {assets.name!r}: its fine-tuned generator does not fit the "
                                  f"checkpoint: {exc}") from None
+            if self.runtime.name != "torch":
+                log.warning("neural: character %r has its own fine-tuned generator (finetune --full); the shared "
+                            "%s graph carries only the checkpoint's weights, so its frames run in the torch "
+                            "engine", assets.name, self.runtime.name)
+            own_engine = create_engine("torch", generator, device=str(self.engine.device), **self._own_options)
         adain = stored.adain.to(self.engine.device, torch.float32)
         source = "fine-tuned" if stored.steps > 0 else "enrolled"
         log.info("neural: prepared %r (%s, K=%d%s)", assets.name, source, stored.shots,
                  ", own generator" if generator is not None else "")
-        return NeuralCharacter(assets.name, adain, generator, source)
+        return NeuralCharacter(assets.name, adain, generator, own_engine, source=source)
 
     def _stored_assets(self, assets: CharacterAssets) -> NeuralAssets | None:
         if assets.directory is None or not self.engine.checkpoint_sha256:
@@ -148,18 +178,18 @@ class NeuralRenderer(Renderer):
         for fmt, idx in by_format.items():
             points = points_tensor([batch[i].landmarks for i in idx], eng.device)  # (b, N, 3)
             lm_images[idx] = eng.landmark_images(points, fmt)
-        # One generator pass per generator: the shared one for most characters, each
-        # fully fine-tuned character's own. (B, adain_size) -> (B, 4, S, S)
-        adain = torch.stack([req.character.adain for req in batch])
+        # One engine pass per generator: the shared engine for most characters, each fully
+        # fine-tuned character's own torch engine. (B, adain_size) -> (B, 4, S, S)
+        adain = torch.stack([req.character.adain for req in batch]).float()
         frames = torch.empty((n, 4, s, s), device=eng.device)
-        by_generator: dict[int, list[int]] = defaultdict(list)
-        generators: dict[int, Generator | None] = {}
+        by_engine: dict[int, list[int]] = defaultdict(list)
+        engines: dict[int, Engine] = {}
         for i, req in enumerate(batch):
-            gen = req.character.generator
-            by_generator[id(gen)].append(i)
-            generators[id(gen)] = gen
-        for key, idx in by_generator.items():
-            frames[idx] = eng.generate(lm_images[idx], adain[idx], generators[key]).float()
+            runner = req.character.engine or self.runtime
+            by_engine[id(runner)].append(i)
+            engines[id(runner)] = runner
+        for key, idx in by_engine.items():
+            frames[idx] = engines[key].run(lm_images[idx], adain[idx]).to(eng.device)
         # Resize on the device, one call per output size, then to uint8 RGBA.
         out: list[np.ndarray | None] = [None] * n
         by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -176,6 +206,10 @@ class NeuralRenderer(Renderer):
                 out[i] = rgba[j]
         assert all(frame is not None for frame in out)
         return out  # type: ignore[return-value]
+
+
+    def close(self) -> None:
+        self.runtime.close()
 
 
 def _shots(assets: CharacterAssets) -> tuple[list[np.ndarray], np.ndarray]:
