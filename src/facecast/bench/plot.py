@@ -50,8 +50,11 @@ def plot_rows(rows: list[dict[str, Any]], x: str, y: str | Sequence[str], series
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, marker="o", label=name or None)
                 plotted += len(points)
-            if log_x:
+            if log_x:  # ticks at the measured x values, written plainly (1, 8, 32 rather than 10^0)
                 ax.set_xscale("log")
+                ticks = sorted({float(r[x]) for r in rows if r.get(x) is not None})
+                ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+                ax.minorticks_off()
             if log_y:
                 ax.set_yscale("log")
             ax.set_xlabel(x)

@@ -128,6 +128,7 @@ def add_serve_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--renderer", default="warp", help="renderer of the daemon: warp (default), neural, ...")
     parser.add_argument("--checkpoint", help="neural renderer's checkpoint (implies --renderer neural)")
     parser.add_argument("--engine", help="neural engine, passed to `facecast serve --engine` (torch, onnx)")
+    parser.add_argument("--onnx", help="exported model for --engine onnx, passed to `facecast serve --onnx`")
     parser.add_argument("--device", help="neural renderer's device, passed to `facecast serve --device`")
     parser.add_argument("--characters", nargs="+", help="characters dealt to the clients (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures (and every client's) as JSON here")
@@ -138,7 +139,8 @@ def serve_options(args: argparse.Namespace) -> list[str]:
     """The `facecast serve` options the bench's own options ask for."""
     renderer = "neural" if args.checkpoint and args.renderer == "warp" else args.renderer
     options = ["--renderer", renderer]
-    for flag, value in (("--checkpoint", args.checkpoint), ("--engine", args.engine), ("--device", args.device)):
+    for flag, value in (("--checkpoint", args.checkpoint), ("--engine", args.engine), ("--onnx", args.onnx),
+                        ("--device", args.device)):
         if value:
             options += [flag, str(value)]
     return options
