@@ -115,6 +115,10 @@ class OnnxEngine(Engine):
         if not model.is_file():
             raise FileNotFoundError(f"ONNX model {model} not found; write it with `facecast export CHECKPOINT {model}`")
         manifest = read_manifest(model)
+        model_sha256 = sha256_of(model)
+        if model_sha256 != manifest.model_sha256:  # a changed file: its graph need not even load
+            check_manifest(model, manifest, model_sha256=model_sha256, opset=manifest.opset, inputs=manifest.inputs,
+                           outputs=manifest.outputs, checkpoint_sha256=checkpoint_sha256, config=config)
         wanted = _provider_list(providers or DEFAULT_PROVIDERS)
         device = (device or "auto").strip().lower()
         gpu_index = int(device.partition(":")[2] or 0) if device.startswith("cuda") else 0
@@ -170,7 +174,7 @@ class OnnxEngine(Engine):
             if p not in got:
                 reasons.append(f"{p}: refused by onnxruntime at session creation (its libraries, e.g. CUDA, "
                                "cuDNN or TensorRT, failed to load or do not fit this GPU; see onnxruntime's log)")
-        check_manifest(model, manifest, model_sha256=sha256_of(model), opset=model_opset(model), inputs=inputs,
+        check_manifest(model, manifest, model_sha256=model_sha256, opset=model_opset(model), inputs=inputs,
                        outputs=outputs, checkpoint_sha256=checkpoint_sha256, config=config)
         runs = got[0]
         on_gpu = runs in _GPU
@@ -189,6 +193,10 @@ class OnnxEngine(Engine):
 
     def _run(self, landmark_images: ArrayLike, adain: ArrayLike) -> torch.Tensor:
         b = int(landmark_images.shape[0])
+        fixed = self.manifest.batch_axis
+        if isinstance(fixed, int) and b != fixed:
+            raise ValueError(f"{self.model.name} was exported with a fixed batch of {fixed}, got a batch of {b}; "
+                             "export with --batch-axis dynamic to run any batch size")
         if self._on_gpu and self.device.type == "cuda":
             # IO binding: torch CUDA tensors in and out, no host round trip.
             x = torch.as_tensor(landmark_images, device=self.device).contiguous()  # (B, 3, S, S)
