@@ -152,3 +152,62 @@ def test_batches_mix_characters_and_each_client_gets_its_own_frames_in_order(
         for b in case.names[i + 1:]:
             apart = np.abs(same[a] - same[b]).mean()
             assert apart > case.apart_mean, f"{a} and {b} look alike ({apart:.2f}) for the same landmarks"
+
+
+def test_a_failing_pose_in_a_mixed_neural_batch_gets_an_error_and_the_others_their_own_frames(
+        full_store, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The neural renderer behind a fault injector: batches over MAX_BATCH fail as out of
+    memory and one poisoned pose per round fails alone. The render worker retries halves:
+    the poisoned pose gets RENDER_FAILED, the other characters' poses of the same batch
+    get their own frames (as rendered alone), and the daemon goes on serving."""
+    from facecast.protocol import Error, Frame, decode_pixels
+    from tests.integration.faulty_neural_renderer import CHECKPOINT_ENV
+    from tests.integration.faulty_renderer import MAX_BATCH, POISON
+
+    case = CASES["neural"]
+    monkeypatch.setenv(CHECKPOINT_ENV, str(tiny_checkpoint))
+    d = start_daemon(tmp_path, full_store.root, "--renderer",
+                     "tests.integration.faulty_neural_renderer:FaultyNeuralRenderer",
+                     "--max-batch", str(len(case.names)), "--max-wait-ms", "100")
+    clients = [Client(d.endpoint, timeout_s=120) for _ in case.names]
+    rounds = 2 * len(case.names)
+    frames: dict[str, dict[int, np.ndarray]] = {n: {} for n in case.names}
+    sent: dict[str, dict[int, np.ndarray]] = {n: {} for n in case.names}
+    errors = 0
+    try:
+        neutrals = {n: c.bind(n, width=case.size, height=case.size, pixel_format="rgba8").neutral for c, n in zip(clients, case.names)}
+        for rnd in range(rounds + 1):  # the last round has no poisoned pose
+            for i, (client, name) in enumerate(zip(clients, case.names)):
+                pose = neutrals[name].astype(np.float32).copy()
+                pose[13:15, 1] += 0.01 * rnd  # the lips move a little from round to round
+                if rnd < rounds and i == rnd % len(case.names):
+                    pose[0, 2] = POISON
+                sent[name][client.send_pose(pose, seq=rnd + 1)] = pose
+            for i, (client, name) in enumerate(zip(clients, case.names)):
+                msg = client.recv(timeout_s=120)
+                assert getattr(msg, "seq", None) == rnd + 1, msg
+                if rnd < rounds and i == rnd % len(case.names):
+                    assert isinstance(msg, Error) and msg.code == 500 and "poisoned" in msg.message, msg
+                    errors += 1
+                else:
+                    assert isinstance(msg, Frame) and msg.character == name, msg
+                    frames[name][msg.seq] = decode_pixels(msg.data, msg.pixel_format, msg.width, msg.height)
+        daemon = clients[0].stats().daemon
+    finally:
+        for c in clients:
+            c.close()
+        rc = d.stop()
+    assert rc == 0, d.log()
+    assert errors == rounds
+    assert daemon["counters"]["render_failures"] == errors and daemon["errors"]["RENDER_FAILED"] == errors
+    sizes = {int(k): v for k, v in daemon["batch_sizes"].items()}
+    assert any(k > MAX_BATCH for k in sizes), f"no batch large enough to fail and be split: {sizes}"
+    assert daemon["counters"]["batch_retries"] > 0
+
+    reference = _one_by_one(case, full_store.root, {"checkpoint": str(tiny_checkpoint), "device": "cpu"},
+                            {n: {seq: sent[n][seq] for seq in frames[n]} for n in case.names})
+    for name in case.names:
+        assert len(frames[name]) == rounds + 1 - rounds // len(case.names)
+        for seq, image in frames[name].items():
+            diff = np.abs(image.astype(np.int16) - reference[name][seq].astype(np.int16))
+            assert diff.max() <= case.max_abs_diff and diff.mean() <= case.max_mean_diff, (name, seq, diff.max())
