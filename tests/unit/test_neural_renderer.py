@@ -227,3 +227,42 @@ def test_cli_rejects_neural_options_that_make_no_sense(store: CharacterStore, sh
     assert main(["enroll", "x", still, "--store", str(store.root), "--checkpoint", "/nonexistent/ck.pt"]) == 2
     assert "/nonexistent/ck.pt" in caplog.text and "facecast train" in caplog.text
     assert not store.exists("x"), "a bad checkpoint is reported before enrolling"
+
+
+def test_onnx_engine_renders_like_torch_and_full_finetunes_run_in_torch(tiny_onnx, store: CharacterStore,
+                                                                        tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """engine = "onnx": the same frames as the torch engine (within one uint8 level), for a
+    mixed batch that includes a --full character, which runs in a torch engine of its own."""
+    ckpt, onnx_path = tiny_onnx
+    ref = NeuralRenderer(checkpoint=str(ckpt), device="cpu")
+    ort = create_renderer("neural", checkpoint=str(ckpt), device="cpu", engine="onnx", onnx_model=str(onnx_path),
+                          providers=("cpu",))
+    assert ort.runtime.name == "onnx" and ort.runtime.provider == "CPUExecutionProvider"
+    astro, mona = store.load("astro"), store.load("mona")
+    torch.manual_seed(2)
+    own = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v
+           for k, v in ref.engine.generator.state_dict().items()}
+    emb = torch.randn(get_config("tiny").embed_dim)
+    tuned_dir = tmp_path / "tuned"
+    tuned_dir.mkdir()
+    save_assets(tuned_dir, NeuralAssets(sha256_of(ckpt), emb, ref.engine.adain_for(emb).cpu(), emb.clone(), own, 1, 3))
+    tuned = dataclasses.replace(mona.assets(), name="tuned", directory=tuned_dir)
+    caplog.set_level(logging.WARNING, "facecast.inference.renderers.neural")
+    frames = {}
+    for label, r in (("torch", ref), ("onnx", ort)):
+        handles = [r.prepare(astro.assets()), r.prepare(mona.assets()), r.prepare(tuned)]
+        assert handles[2].engine is not None and handles[2].engine.name == "torch" and handles[0].engine is None
+        frames[label] = r.render([
+            RenderRequest(handles[0], astro.neutral, "mediapipe478", 64, 64),
+            RenderRequest(handles[2], _mouth_open(mona.neutral, 0.03), "mediapipe478", 64, 64),
+            RenderRequest(handles[1], _mouth_open(mona.neutral, 0.03), "mediapipe478", 96, 80),
+        ])
+    assert sum("own fine-tuned generator" in r.getMessage() and "onnx" in r.getMessage()
+               for r in caplog.records) == 1, "said once, for the onnx renderer only"
+    for a, b in zip(frames["torch"], frames["onnx"]):
+        assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    ort.close()
+    assert ort.runtime.closed
+    with pytest.raises(ValueError, match="no exported model given.*facecast export"):
+        NeuralRenderer(checkpoint=str(ckpt), device="cpu", engine="onnx")
