@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from facecast import __version__
+from facecast.bench.engines import add_render_bench_arguments, run_render_bench
 from facecast.bench.serve import add_serve_bench_arguments, run_serve_bench
 from facecast.bench.soak import add_soak_arguments, run_soak_command
 from facecast.bench.tracker import add_tracker_bench_arguments, run_tracker_bench
@@ -140,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--seconds", type=float, default=2.0)
     _add_store(b)
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    b = bench.add_parser("render", parents=[common],
+                         help="neural generator engines (torch, onnx): frames/s, p50/p99 per config and batch size")
+    add_render_bench_arguments(b)
     b = bench.add_parser("soak", parents=[common], help="many clients at a fixed rate for minutes: memory, fairness")
     add_soak_arguments(b)
     _add_store(b)
@@ -239,6 +243,8 @@ def _cmd_characters(cfg: AppConfig, args: argparse.Namespace) -> int:
 def _cmd_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
     if args.bench == "soak":
         return run_soak_command(cfg, args)
+    if args.bench == "render":
+        return run_render_bench(cfg, args)
     if args.bench == "serve":
         return run_serve_bench(cfg, args)
     if args.bench == "tracker":
