@@ -246,3 +246,24 @@ def test_onnx_engine_cuda_provider_matches_torch(tiny) -> None:
         assert eng.provider == "CUDAExecutionProvider" and eng.device.type == "cuda", eng.refused
         x, a = _inputs("tiny", 4, adain_size=eng.adain_size)
         assert (eng.run(x.cuda(), a.cuda()) - ref.run(x, a)).abs().max().item() < 1e-3
+
+
+def test_bench_render_writes_rows_and_ratios(tmp_path: Path) -> None:
+    """The bench's bookkeeping (not its figures): one row per batch, consistent units, ratios."""
+    from facecast.bench.engines import ratios
+
+    out = tmp_path / "render.json"
+    assert main(["bench", "render", "--configs", "tiny", "--engines", "torch", "--batches", "1,8", "--seconds", "0",
+                 "--min-iters", "2", "--device", "cpu", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [(r["config"], r["engine"], r["batch"]) for r in result["rows"]] == [("tiny", "torch", 1), ("tiny", "torch", 8)]
+    for r in result["rows"]:
+        assert r["iters"] >= 2 and r["fps"] * r["ms_per_frame"] == pytest.approx(1000.0)
+        assert r["p50_ms"] <= r["p99_ms"]
+    assert any("random" in n for n in result["notes"]) and result["meta"]["device"] == "cpu"
+    assert [q["ratio"] for q in result["ratios"]] == ["batch8_vs_batch1"]
+    rows = [{"config": "c", "engine": e, "batch": b, "ms_per_frame": ms}
+            for e, b, ms in (("torch", 1, 10.0), ("torch", 8, 4.0), ("onnx", 1, 5.0), ("onnx", 8, 1.0))]
+    got = {(q["ratio"], q.get("engine"), q.get("batch")): q["value"] for q in ratios(rows)}
+    assert got == {("ort_vs_torch", None, 1): 2.0, ("ort_vs_torch", None, 8): 4.0,
+                   ("batch8_vs_batch1", "torch", None): 0.4, ("batch8_vs_batch1", "onnx", None): 0.2}
