@@ -149,11 +149,13 @@ class OnnxEngine(Engine):
         provider_args: list[Any] = []
         for p in candidates:
             if p == "TensorrtExecutionProvider":
-                trt: dict[str, Any] = {"device_id": gpu_index, "trt_fp16_enable": bool(trt_fp16),
-                                       "trt_profile_min_shapes": f"{INPUT_NAMES[0]}:1x3x{s}x{s},{INPUT_NAMES[1]}:1x{a}",
-                                       "trt_profile_opt_shapes": f"{INPUT_NAMES[0]}:8x3x{s}x{s},{INPUT_NAMES[1]}:8x{a}",
-                                       "trt_profile_max_shapes": (f"{INPUT_NAMES[0]}:{trt_max_batch}x3x{s}x{s},"
-                                                                  f"{INPUT_NAMES[1]}:{trt_max_batch}x{a}")}
+                trt: dict[str, Any] = {"device_id": gpu_index, "trt_fp16_enable": bool(trt_fp16)}
+                if manifest.batch_axis == "dynamic":  # one optimisation profile: batches 1..trt_max_batch
+                    def shapes(n: int) -> str:
+                        return f"{INPUT_NAMES[0]}:{n}x3x{s}x{s},{INPUT_NAMES[1]}:{n}x{a}"
+
+                    trt.update(trt_profile_min_shapes=shapes(1), trt_profile_opt_shapes=shapes(min(8, trt_max_batch)),
+                               trt_profile_max_shapes=shapes(trt_max_batch))
                 if trt_cache_dir:
                     cache = Path(trt_cache_dir).expanduser()
                     cache.mkdir(parents=True, exist_ok=True)
@@ -174,9 +176,12 @@ class OnnxEngine(Engine):
             if p not in got:
                 reasons.append(f"{p}: refused by onnxruntime at session creation (its libraries, e.g. CUDA, "
                                "cuDNN or TensorRT, failed to load or do not fit this GPU; see onnxruntime's log)")
+        runs = got[0]
+        if runs not in candidates:  # ORT appends its CPU provider itself; it was not asked for
+            raise EngineUnavailable(f"onnx engine for {model}", [*reasons, f"onnxruntime would run {runs}, which "
+                                                                 f"is not among the providers asked for"])
         check_manifest(model, manifest, model_sha256=model_sha256, opset=model_opset(model), inputs=inputs,
                        outputs=outputs, checkpoint_sha256=checkpoint_sha256, config=config)
-        runs = got[0]
         on_gpu = runs in _GPU
         dev = torch.device(f"cuda:{gpu_index}") if on_gpu and torch.cuda.is_available() else torch.device("cpu")
         precision = "fp16" if runs == "TensorrtExecutionProvider" and trt_fp16 else "fp32"
