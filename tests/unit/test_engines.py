@@ -262,7 +262,7 @@ def test_bench_render_writes_rows_and_ratios(tmp_path: Path) -> None:
         assert r["p50_ms"] <= r["p99_ms"]
     assert any("random" in n for n in result["notes"]) and result["meta"]["device"] == "cpu"
     assert [q["ratio"] for q in result["ratios"]] == ["batch8_vs_batch1"]
-    rows = [{"config": "c", "engine": e, "batch": b, "ms_per_frame": ms}
+    rows = [{"config": "c", "engine": e, "batch": b, "p50_ms_per_frame": ms}
             for e, b, ms in (("torch", 1, 10.0), ("torch", 8, 4.0), ("onnx", 1, 5.0), ("onnx", 8, 1.0))]
     got = {(q["ratio"], q.get("engine"), q.get("batch")): q["value"] for q in ratios(rows)}
     assert got == {("ort_vs_torch", None, 1): 2.0, ("ort_vs_torch", None, 8): 4.0,

@@ -12,7 +12,8 @@ On a CPU the ``paper`` config (~61 GFLOPs a frame) runs batches 1 and 4 only, an
 cell at least ``--min-iters`` calls. The ratios reported: ``ort_vs_torch`` (torch ms per
 frame / onnx ms per frame at the same batch: > 1 means ONNX Runtime is faster) and
 ``batch8_vs_batch1`` (ms per frame at batch 8 / at batch 1: < 1 means batching pays).
-Figures, not asserts.
+The engines are timed in turn, call by call, so that other load on the machine falls on
+each alike; the ratios use the median call. Figures, not asserts.
 
 torch and onnxruntime are imported when the bench runs (the CLI imports this module at start).
 """
@@ -20,6 +21,7 @@ torch and onnxruntime are imported when the bench runs (the CLI imports this mod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -49,28 +51,38 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def _time_engine(engine: Any, batch: int, seconds: float, min_iters: int) -> dict[str, Any]:
+def _time_engines(engines: Sequence[Any], batch: int, seconds: float, min_iters: int) -> list[dict[str, Any]]:
+    """Time ``engines`` on one batch size, call by call in turn (engine 1, engine 2, engine 1,
+    ...), so that other load on the machine falls on all of them alike; one row each."""
     import torch
 
-    s, a = engine.image_size, engine.adain_size
+    first = engines[0]
+    s, a = first.image_size, first.adain_size
     gen = torch.Generator().manual_seed(batch)
-    x = torch.rand(batch, 3, s, s, generator=gen).to(engine.device)  # (B, 3, S, S) landmark images
-    p = (0.1 * torch.randn(batch, a, generator=gen)).to(engine.device)  # (B, A) AdaIN parameters
-    sync = torch.cuda.synchronize if engine.device.type == "cuda" else (lambda: None)
-    for _ in range(WARMUP_CALLS):  # oneDNN/cuDNN kernel selection per shape, allocators, ORT arena
-        engine.run(x, p)
-    sync()
-    latencies: list[float] = []
-    start = time.perf_counter()
-    while len(latencies) < min_iters or time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        engine.run(x, p)
+    x = torch.rand(batch, 3, s, s, generator=gen)  # (B, 3, S, S) landmark images
+    p = 0.1 * torch.randn(batch, a, generator=gen)  # (B, A) AdaIN parameters
+    inputs = [(x.to(e.device), p.to(e.device)) for e in engines]
+    syncs = [torch.cuda.synchronize if e.device.type == "cuda" else (lambda: None) for e in engines]
+    for e, (xe, pe), sync in zip(engines, inputs, syncs):
+        for _ in range(WARMUP_CALLS):  # oneDNN/cuDNN kernel selection per shape, allocators, ORT arena
+            e.run(xe, pe)
         sync()
-        latencies.append(time.perf_counter() - t0)
-    total = sum(latencies)
-    return {"batch": batch, "iters": len(latencies), "fps": batch * len(latencies) / total,
-            "ms_per_frame": 1000 * total / (batch * len(latencies)),
-            "p50_ms": 1000 * _percentile(latencies, 50), "p99_ms": 1000 * _percentile(latencies, 99)}
+    latencies: list[list[float]] = [[] for _ in engines]
+    start = time.perf_counter()
+    while len(latencies[0]) < min_iters or time.perf_counter() - start < seconds * len(engines):
+        for e, (xe, pe), sync, lat in zip(engines, inputs, syncs, latencies):
+            t0 = time.perf_counter()
+            e.run(xe, pe)
+            sync()
+            lat.append(time.perf_counter() - t0)
+    rows = []
+    for lat in latencies:
+        total = sum(lat)
+        p50 = _percentile(lat, 50)
+        rows.append({"batch": batch, "iters": len(lat), "fps": batch * len(lat) / total,
+                     "ms_per_frame": 1000 * total / (batch * len(lat)), "p50_ms_per_frame": 1000 * p50 / batch,
+                     "p50_ms": 1000 * p50, "p99_ms": 1000 * _percentile(lat, 99)})
+    return rows
 
 
 def _engine_options(cfg: AppConfig, name: str, batches: Sequence[int], cuda_graphs: bool) -> dict[str, Any]:
@@ -125,26 +137,31 @@ def bench_engines(cfg: AppConfig, configs: Sequence[str] = CONFIGS, engines: Seq
                 cfg_batches = [b for b in batches if b in PAPER_CPU_BATCHES] or [min(batches)]
                 notes.append(f"paper on CPU: batches {','.join(map(str, cfg_batches))} only, >= {min_iters} calls each")
             onnx_path = Path(tmp) / f"{name}.onnx"
-            for engine_name in engines:
-                if engine_name == "onnx" and not onnx_path.exists():
-                    log.info("bench render: exporting %s to ONNX (once per config)", name)
-                    export_onnx(path, onnx_path, verify=False)
-                options = _engine_options(cfg, engine_name, cfg_batches, cuda_graphs)
-                if engine_name == "onnx":
-                    options["onnx_model"] = str(onnx_path)
-                with create_engine(engine_name, model.generator, sha256_of(path), device=device, **options) as eng:
-                    for batch in cfg_batches:
-                        row = {"config": name, "engine": engine_name, "provider": eng.provider,
-                               "precision": eng.precision, "device": str(eng.device),
-                               **_time_engine(eng, batch, seconds, min_iters)}
+            if "onnx" in engines:
+                log.info("bench render: exporting %s to ONNX (once per config)", name)
+                export_onnx(path, onnx_path, verify=False)
+            with contextlib.ExitStack() as stack:
+                built = []
+                for engine_name in engines:
+                    options = _engine_options(cfg, engine_name, cfg_batches, cuda_graphs)
+                    if engine_name == "onnx":
+                        options["onnx_model"] = str(onnx_path)
+                    built.append(stack.enter_context(create_engine(engine_name, model.generator, sha256_of(path),
+                                                                   device=device, **options)))
+                for batch in cfg_batches:
+                    for eng, timed in zip(built, _time_engines(built, batch, seconds, min_iters)):
+                        row = {"config": name, "engine": eng.name, "provider": eng.provider,
+                               "precision": eng.precision, "device": str(eng.device), **timed}
                         log.info("bench render: %s", row)
                         rows.append(row)
     return {"meta": _meta(dev), "rows": rows, "ratios": ratios(rows), "notes": notes}
 
 
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ORT vs torch per (config, batch), and batch-8 vs batch-1 per-frame cost per (config, engine)."""
-    by = {(r["config"], r["engine"], r["batch"]): r["ms_per_frame"] for r in rows}
+    """ORT vs torch per (config, batch), and batch-8 vs batch-1 per-frame cost per (config,
+    engine), from the median call (``p50_ms_per_frame``): stalls from other work on the
+    machine move the mean far more than the median."""
+    by = {(r["config"], r["engine"], r["batch"]): r["p50_ms_per_frame"] for r in rows}
     out: list[dict[str, Any]] = []
     for (config, engine, batch), ms in by.items():
         if engine == "torch" and (config, "onnx", batch) in by:
@@ -188,10 +205,10 @@ def format_engines(result: dict[str, Any]) -> str:
              f"load average {m['load_average']}"]
     lines += [f"note: {n}" for n in result["notes"]]
     lines.append(f"{'config':<10}{'engine':<7}{'provider':<34}{'batch':>6}{'fps':>10}{'ms/frame':>10}"
-                 f"{'p50 ms':>9}{'p99 ms':>9}{'calls':>7}")
+                 f"{'p50/frame':>10}{'p50 ms':>9}{'p99 ms':>9}{'calls':>7}")
     for r in result["rows"]:
         lines.append(f"{r['config']:<10}{r['engine']:<7}{r['provider'][:33]:<34}{r['batch']:>6}{r['fps']:>10.1f}"
-                     f"{r['ms_per_frame']:>10.2f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['iters']:>7}")
+                     f"{r['ms_per_frame']:>10.2f}{r['p50_ms_per_frame']:>10.2f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['iters']:>7}")
     for q in result["ratios"]:
         where = f"{q['config']} batch {q['batch']}" if "batch" in q else f"{q['config']} {q['engine']}"
         lines.append(f"ratio {q['ratio']:<17} {where:<24} {q['value']:.2f}")
