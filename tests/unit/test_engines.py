@@ -139,7 +139,8 @@ def test_manifest_mismatch_is_refused_with_one_clear_error(tiny, tmp_path: Path)
     torch.manual_seed(9)
     other = tmp_path / "other.pt"
     save_checkpoint(other, TalkingHead(get_config("tiny"), num_videos=2))
-    with pytest.raises(ManifestMismatch, match=r"exported from checkpoint sha256 .*daemon's checkpoint is .*facecast export"):
+    with pytest.raises(ManifestMismatch,
+                       match=r"exported from checkpoint sha256 .*daemon's checkpoint is .*facecast export"):
         OnnxEngine(onnx_path, checkpoint_sha256=sha256_of(other), config=cfg, device="cpu")
     # a config that differs
     with pytest.raises(ManifestMismatch, match="model config differs in .*image_size"):
@@ -256,7 +257,8 @@ def test_bench_render_writes_rows_and_ratios(tmp_path: Path) -> None:
     assert main(["bench", "render", "--configs", "tiny", "--engines", "torch", "--batches", "1,8", "--seconds", "0",
                  "--min-iters", "2", "--device", "cpu", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert [(r["config"], r["engine"], r["batch"]) for r in result["rows"]] == [("tiny", "torch", 1), ("tiny", "torch", 8)]
+    assert [(r["config"], r["engine"], r["batch"]) for r in result["rows"]] == [("tiny", "torch", 1),
+                                                                               ("tiny", "torch", 8)]
     for r in result["rows"]:
         assert r["iters"] >= 2 and r["fps"] * r["ms_per_frame"] == pytest.approx(1000.0)
         assert r["p50_ms"] <= r["p99_ms"]

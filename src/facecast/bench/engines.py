@@ -208,7 +208,8 @@ def format_engines(result: dict[str, Any]) -> str:
                  f"{'p50/frame':>10}{'p50 ms':>9}{'p99 ms':>9}{'calls':>7}")
     for r in result["rows"]:
         lines.append(f"{r['config']:<10}{r['engine']:<7}{r['provider'][:33]:<34}{r['batch']:>6}{r['fps']:>10.1f}"
-                     f"{r['ms_per_frame']:>10.2f}{r['p50_ms_per_frame']:>10.2f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['iters']:>7}")
+                     f"{r['ms_per_frame']:>10.2f}{r['p50_ms_per_frame']:>10.2f}{r['p50_ms']:>9.2f}"
+                     f"{r['p99_ms']:>9.2f}{r['iters']:>7}")
     for q in result["ratios"]:
         where = f"{q['config']} batch {q['batch']}" if "batch" in q else f"{q['config']} {q['engine']}"
         lines.append(f"ratio {q['ratio']:<17} {where:<24} {q['value']:.2f}")
