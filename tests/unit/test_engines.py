@@ -186,10 +186,12 @@ def test_onnx_providers_fall_back_and_say_why(tiny, caplog: pytest.LogCaptureFix
 
 def test_create_engine_collects_every_reason_before_falling_back(tiny) -> None:
     _ckpt, _onnx, model = tiny
-    with pytest.raises(EngineUnavailable, match=r"onnx: .*no exported model given.*facecast export"):
+    with pytest.raises(EngineUnavailable, match=r"^onnx engine: no exported model given.*facecast export"):
         create_engine("onnx", model.generator)
     eng = create_engine(["onnx", "torch"], model.generator, device="cpu")
     assert isinstance(eng, TorchEngine)
+    with pytest.raises(EngineUnavailable, match=r"no engine could run: onnx: .*no exported model.*; torch: .*'tpu'"):
+        create_engine(["onnx", "torch"], model.generator, device="tpu")
 
 
 def test_torch_engine_on_cpu_runs_fp32_eager_and_says_why(tiny, caplog: pytest.LogCaptureFixture) -> None:

@@ -175,13 +175,16 @@ def create_engine(names: str | Sequence[str], generator: Generator, checkpoint_s
     if unknown:
         raise ValueError(f"unknown engine option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     reasons: list[str] = []
-    for name in order:
+    for i, name in enumerate(order):
         factory, takes = _REGISTRY[name]
         try:
             engine = factory(generator, checkpoint_sha256, **{k: v for k, v in options.items() if k in takes})
         except EngineUnavailable as exc:
+            if len(order) == 1:
+                raise
             reasons.append(f"{name}: {exc}")
-            log.warning("engine %s unavailable: %s", name, exc)
+            if i + 1 < len(order):
+                log.warning("engine %s unavailable (%s); trying %s", name, exc, order[i + 1])
             continue
         log.info("%s", engine.describe())
         return engine
