@@ -72,8 +72,8 @@ def test_preview_window_opens_on_a_display(warp_daemon, shared_videos: Path):
     try:
         display = ":" + xvfb.stdout.readline().decode().strip()
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
-            # The whole of d0 (3.1 s), no wall-clock --seconds: on a loaded machine 2 s of wall
-            # time did not reach the re-calibration 1 s into the video.
+        # The whole of d0 (3.1 s), no wall-clock --seconds: on a loaded machine 2 s of wall
+        # time did not reach the re-calibration 1 s into the video.
         track = subprocess.Popen([sys.executable, "-m", "facecast.cli", "track", "--video",
                                   str(shared_videos / "d0.mp4"), "--connect", warp_daemon.endpoint, "--preview",
                                   "--calibrate-after", "1.0"], env=env, stdout=subprocess.PIPE,
