@@ -210,7 +210,7 @@ def format_engines(result: dict[str, Any]) -> str:
         lines.append(f"{r['config']:<10}{r['engine']:<7}{r['provider'][:33]:<34}{r['batch']:>6}{r['fps']:>10.1f}"
                      f"{r['ms_per_frame']:>10.2f}{r['p50_ms_per_frame']:>10.2f}{r['p50_ms']:>9.2f}"
                      f"{r['p99_ms']:>9.2f}{r['iters']:>7}")
-    for q in result["ratios"]:
+    for q in sorted(result["ratios"], key=lambda q: (q["ratio"], q["config"], q.get("batch", 0), q.get("engine", ""))):
         where = f"{q['config']} batch {q['batch']}" if "batch" in q else f"{q['config']} {q['engine']}"
         lines.append(f"ratio {q['ratio']:<17} {where:<24} {q['value']:.2f}")
     return "\n".join(lines)
@@ -250,6 +250,6 @@ def run_render_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
         from facecast.bench.plot import plot_rows
 
         rows = [dict(r, series=f"{r['config']} {r['engine']}") for r in result["rows"]]
-        plot_rows(rows, x="batch", y=["fps", "p99_ms"], series="series", path=args.plot, log_x=True,
+        plot_rows(rows, x="batch", y=["fps", "p99_ms"], series="series", path=args.plot, log_x=True, log_y=True,
                   title=f"generator engines on {result['meta']['device']}")
     return 0
