@@ -1,7 +1,8 @@
 """The talking-head engine: a trained TalkingHead's inference parts on one device,
 tensors in and out, no gradients (DESIGN §7: modules -> engine -> pipeline).
 
-Used by the neural renderer (per frame: rasterize, generate) and by enrollment (once per
+Used by the neural renderer (per frame: rasterize; the generator itself runs in a runtime
+engine, facecast.inference.runtime) and by enrollment (once per
 character: embed the shots, project the embedding to AdaIN parameters). Also the one
 place that turns uint8 crops and normalized landmarks into the model's input tensors.
 """
@@ -132,9 +133,3 @@ class NeuralEngine:
         gen = copy.deepcopy(self.generator)
         gen.load_state_dict(state)
         return gen.to(self.device).eval()
-
-    @torch.inference_mode()
-    def generate(self, landmark_images: torch.Tensor, adain: torch.Tensor,
-                 generator: Generator | None = None) -> torch.Tensor:
-        """(B, 3, S, S) landmark images, (B, adain_size) -> (B, 4, S, S): RGB [-1, 1], alpha [0, 1]."""
-        return (generator or self.generator)(landmark_images, adain)
