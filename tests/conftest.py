@@ -73,6 +73,19 @@ def full_store(tmp_path_factory: pytest.TempPathFactory, model_dir: Path, shared
 
 
 @pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight checkpoint of the ``tiny`` model config, for the neural renderer."""
+    import torch
+
+    from facecast.inference.models import TalkingHead, get_config, save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, TalkingHead(get_config("tiny"), num_videos=1))
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(checkpoint, exported ONNX generator) of a tiny random-weight model, exported once per
     session (the dynamo exporter takes tens of seconds even for the tiny config). Its seed is

@@ -9,22 +9,17 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import torch
 
 from facecast.cli import main
 from facecast.evaluation.reenactment import EvalOptions, run_eval
-from facecast.inference.models import TalkingHead, get_config, save_checkpoint
 
 K, HELD_OUT = 4, 6
 STEPS = 30  # fine-tuning steps: ~0.1 s each on an idle 2-core CPU
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, TalkingHead(get_config("tiny"), num_videos=1))
-    return path
+def ckpt(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
