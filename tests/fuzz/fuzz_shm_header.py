@@ -19,7 +19,6 @@ mode of fuzz_decode.py (see there and tests/fuzz/README.md).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

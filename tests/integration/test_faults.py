@@ -11,11 +11,10 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import psutil
 import pytest
 
-from facecast.client import Client, FacecastError
+from facecast.client import Client
 from facecast.protocol import Error, Frame
 from tests.integration.daemon_process import start_daemon
 from tests.integration.faulty_renderer import POISON

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import msgpack
 import numpy as np
 
 from facecast.protocol import fields as f
@@ -26,7 +25,6 @@ from facecast.protocol.formats import (
     MIN_FRAME_SIDE,
     PIXEL_FORMATS,
     PROTOCOL_VERSION,
-    SUPPORTED_VERSIONS,
 )
 
 TIMING_KEYS = ("client_send", "receive", "render_start", "render_end", "reply")
