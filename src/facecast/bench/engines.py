@@ -25,14 +25,15 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
+from facecast.bench.machine import load_average, machine_description
 from facecast.config import AppConfig
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,6 @@ PAPER_CPU_BATCHES = (1, 4)
 # Calls before timing starts: torch's first CPU calls at a new shape take ~1 s (oneDNN
 # primitive creation), measured on the tiny config; three cover it.
 WARMUP_CALLS = 3
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def _time_engines(engines: Sequence[Any], batch: int, seconds: float, min_iters: int) -> list[dict[str, Any]]:
@@ -78,10 +74,10 @@ def _time_engines(engines: Sequence[Any], batch: int, seconds: float, min_iters:
     rows = []
     for lat in latencies:
         total = sum(lat)
-        p50 = _percentile(lat, 50)
+        p50, p99 = (float(v) for v in np.percentile(lat, [50, 99], method="nearest"))
         rows.append({"batch": batch, "iters": len(lat), "fps": batch * len(lat) / total,
                      "ms_per_frame": 1000 * total / (batch * len(lat)), "p50_ms_per_frame": 1000 * p50 / batch,
-                     "p50_ms": 1000 * p50, "p99_ms": 1000 * _percentile(lat, 99)})
+                     "p50_ms": 1000 * p50, "p99_ms": 1000 * p99})
     return rows
 
 
@@ -118,20 +114,20 @@ def bench_engines(cfg: AppConfig, configs: Sequence[str] = CONFIGS, engines: Seq
     notes = ["engine only: the landmark rasterizer and the uint8 conversion are not timed"]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="facecast-bench-") as tmp:
-        plans: list[tuple[str, Path]] = []
+        plans: list[tuple[str, Path, TalkingHead]] = []
         if checkpoint is not None:
             model, _ = load_checkpoint(checkpoint)
-            plans.append((model.cfg.name, Path(checkpoint)))
+            plans.append((model.cfg.name, Path(checkpoint), model))
             notes.append(f"weights: {checkpoint}")
         else:
             for name in configs:
                 torch.manual_seed(0)
                 path = Path(tmp) / f"{name}.pt"
-                save_checkpoint(path, TalkingHead(get_config(name), num_videos=1))
-                plans.append((name, path))
+                model = TalkingHead(get_config(name), num_videos=1)
+                save_checkpoint(path, model)  # the onnx export and the manifest's hash read the file
+                plans.append((name, path, model))
             notes.append("weights: random (built by the bench; no --checkpoint given)")
-        for name, path in plans:
-            model, _ = load_checkpoint(path)
+        for name, path, model in plans:
             cfg_batches = list(batches)
             if name == "paper" and dev.type == "cpu":
                 cfg_batches = [b for b in batches if b in PAPER_CPU_BATCHES] or [min(batches)]
@@ -176,9 +172,8 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _meta(dev: Any) -> dict[str, Any]:
     import torch
 
-    meta: dict[str, Any] = {"device": str(dev), "torch": torch.__version__, "python": platform.python_version(),
-                            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-                            "torch_threads": torch.get_num_threads(), "load_average": _load()}
+    meta: dict[str, Any] = {"device": str(dev), **machine_description(), "torch": torch.__version__,
+                            "torch_threads": torch.get_num_threads(), "load_average": load_average()}
     if dev.type == "cuda":
         meta["gpu"] = torch.cuda.get_device_name(dev)
     try:
@@ -190,17 +185,9 @@ def _meta(dev: Any) -> dict[str, Any]:
     return meta
 
 
-def _load() -> list[float] | None:
-    """1/5/15-minute load average at the end of the run (other work on the machine skews figures)."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def format_engines(result: dict[str, Any]) -> str:
     m = result["meta"]
-    lines = [f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}, {m['cpu_count']} CPUs, "
+    lines = [f"device {m['device']}{' (' + m['gpu'] + ')' if m.get('gpu') else ''}, {m['cpus']} CPUs, "
              f"torch {m['torch']} ({m['torch_threads']} threads), onnxruntime {m['onnxruntime']}, "
              f"load average {m['load_average']}"]
     lines += [f"note: {n}" for n in result["notes"]]

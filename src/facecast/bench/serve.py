@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
 import shlex
 import sys
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from facecast.bench.machine import machine_description
 from facecast.bench.soak import SoakReport, run_soak
 from facecast.config import AppConfig
 
@@ -88,24 +87,6 @@ def format_serve(rows: list[dict[str, Any]]) -> str:
                      f"{r['latency_p99_ms']:>7.1f} {r['sent']:>7} {r['superseded']:>8} {100 * r['drop_rate']:>6.1f} "
                      f"{r['errors']:>6} {r['mean_batch'] or 0:>6.2f}")
     return "\n".join(lines)
-
-
-def machine_description() -> dict[str, Any]:
-    """CPU model and count, OS and Python (and the GPU when torch is already loaded)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    out: dict[str, Any] = {"cpu": cpu, "cpus": os.cpu_count(), "os": platform.platform(),
-                           "python": platform.python_version()}
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        out["gpu"] = torch.cuda.get_device_name(0)
-    return out
 
 
 # ---------------------------------------------------------------------- CLI

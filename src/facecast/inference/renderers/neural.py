@@ -207,7 +207,6 @@ class NeuralRenderer(Renderer):
         assert all(frame is not None for frame in out)
         return out  # type: ignore[return-value]
 
-
     def close(self) -> None:
         self.runtime.close()
 
