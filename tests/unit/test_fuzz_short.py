@@ -22,6 +22,9 @@ REPO = FUZZ_DIR.parents[1]
 # (harness, inputs): both finish in a few seconds here; -max_total_time caps a slow machine
 HARNESSES = [("fuzz_decode.py", 50000), ("fuzz_shm_header.py", 200000)]
 
+# runs argv[1:] as a child of this small process and exits with its status
+SPAWN_FRESH = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
+
 needs_atheris = pytest.mark.skipif(importlib.util.find_spec("atheris") is None,
                                 reason="atheris is not installed (pip install atheris; see tests/fuzz/README.md)")
 
@@ -30,13 +33,21 @@ needs_atheris = pytest.mark.skipif(importlib.util.find_spec("atheris") is None,
 @pytest.mark.parametrize("harness,runs", HARNESSES, ids=[h for h, _ in HARNESSES])
 def test_fuzz_harness_short_run(harness: str, runs: int, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
-    cmd = [sys.executable, str(FUZZ_DIR / harness), f"-runs={runs}", "-max_total_time=30", "-seed=1",
-           f"-artifact_prefix={tmp_path}/", "-rss_limit_mb=2048", str(corpus)]
+    fuzz = [sys.executable, str(FUZZ_DIR / harness), f"-runs={runs}", "-max_total_time=30", "-seed=1",
+            f"-artifact_prefix={tmp_path}/", "-rss_limit_mb=2048", str(corpus)]
+    # libFuzzer's -rss_limit_mb checks the peak RSS (getrusage ru_maxrss), which Linux carries
+    # across exec from the process that spawned it: started straight from this pytest process,
+    # which has grown past 2 GB by now in a full run (torch models of earlier tests), the
+    # harness reports that peak as its own and dies "out-of-memory" at its first check. A small
+    # launcher process forks the harness instead, so the harness's peak is its own.
+    cmd = [sys.executable, "-c", SPAWN_FRESH, *fuzz]
     env = {k: v for k, v in os.environ.items() if k != "FACECAST_FUZZ_NO_ATHERIS"}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, errors="replace", timeout=120)
     out = proc.stdout + proc.stderr
     crashes = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "oom-", "timeout-", "leak-")))
     assert proc.returncode == 0 and not crashes, f"{harness} exited {proc.returncode}, artifacts {crashes}:\n{out[-6000:]}"
+    inited = re.search(r"INITED .*? rss: (\d+)Mb", out)
+    assert inited and int(inited.group(1)) < 1024, f"{harness} started with a peak RSS not its own:\n{out[-3000:]}"
     done = re.search(r"Done (\d+) (?:runs )?in (\d+) second", out)
     assert done, f"no 'Done N runs' line from {harness}:\n{out[-3000:]}"
     executed, seconds = int(done.group(1)), int(done.group(2))
