@@ -210,6 +210,29 @@ def test_torch_engine_on_cpu_runs_fp32_eager_and_says_why(tiny, caplog: pytest.L
         TorchEngine(model.generator, device="cpu", cuda_graph_batches=("eight",))
 
 
+def _storages(module: torch.nn.Module) -> set[int]:
+    return {t.untyped_storage().data_ptr() for t in [*module.parameters(), *module.buffers()]}
+
+
+def test_torch_engine_shares_weights_only_when_asked_and_nothing_needs_converting(tiny) -> None:
+    model = tiny[2]
+    gen = model.generator
+    x, a = _inputs("tiny", 3, adain_size=gen.adain_size)
+    copied = TorchEngine(gen, device="cpu")
+    shared = TorchEngine(gen, device="cpu", share=True)
+    assert not copied.shares_weights and not (_storages(copied.module) & _storages(gen))
+    assert shared.shares_weights and shared.module is gen and "sharing the caller's weights" in shared.provider
+    assert torch.equal(shared.run(x, a), copied.run(x, a))
+    assert all(p.requires_grad for p in gen.parameters()), "sharing leaves the caller's module as it was"
+    # the copying engine froze only its own copy; a half-precision caller module needs converting: a copy
+    half = TorchEngine(TorchEngine(gen, device="cpu").module.to(torch.float16), device="cpu", share=True)
+    assert not half.shares_weights and next(half.module.parameters()).dtype == torch.float32
+    assert torch.allclose(half.run(x, a), copied.run(x, a), atol=1e-2)
+    shared.close()
+    assert next(gen.parameters()).dtype == torch.float32 and torch.equal(copied.run(x, a), TorchEngine(gen).run(x, a))
+    assert create_engine("torch", gen, device="cpu", share=True).shares_weights
+
+
 def test_fixed_batch_export_from_the_cli(tiny, tmp_path: Path) -> None:
     ckpt, _onnx, model = tiny
     out = tmp_path / "fixed" / "g.onnx"

@@ -236,6 +236,7 @@ def test_onnx_engine_renders_like_torch_and_full_finetunes_run_in_torch(tiny_onn
     mixed batch that includes a --full character, which runs in a torch engine of its own."""
     ckpt, onnx_path = tiny_onnx
     ref = NeuralRenderer(checkpoint=str(ckpt), device="cpu")
+    assert ref.runtime.module is ref.engine.generator, "fp32 on CPU: the engine runs the model's own generator"
     ort = create_renderer("neural", checkpoint=str(ckpt), device="cpu", engine="onnx", onnx_model=str(onnx_path),
                           providers=("cpu",))
     assert ort.runtime.name == "onnx" and ort.runtime.provider == "CPUExecutionProvider"
@@ -253,6 +254,7 @@ def test_onnx_engine_renders_like_torch_and_full_finetunes_run_in_torch(tiny_onn
     for label, r in (("torch", ref), ("onnx", ort)):
         handles = [r.prepare(astro.assets()), r.prepare(mona.assets()), r.prepare(tuned)]
         assert handles[2].engine is not None and handles[2].engine.name == "torch" and handles[0].engine is None
+        assert handles[2].generator is handles[2].engine.module, "a --full character's weights are held once"
         frames[label] = r.render([
             RenderRequest(handles[0], astro.neutral, "mediapipe478", 64, 64),
             RenderRequest(handles[2], _mouth_open(mona.neutral, 0.03), "mediapipe478", 64, 64),

@@ -39,6 +39,7 @@ from facecast.inference.models.talking_head import TRAIN_HINT
 from facecast.inference.neural_assets import NeuralAssets, NeuralAssetsError, load_assets
 from facecast.inference.neural_engine import NeuralEngine, points_tensor, tensor_to_rgba8
 from facecast.inference.runtime.base import Engine, create_engine
+from facecast.inference.runtime.torch_engine import TorchEngine
 from facecast.inference.renderers.base import (
     CharacterAssets,
     RenderError,
@@ -100,8 +101,10 @@ class NeuralRenderer(Renderer):
         self.engine = model
         # The engine gets the device knob as given: "auto" lets ONNX Runtime use a GPU even
         # where torch (which rasterizes) is a CPU build.
+        # share: a torch engine that needs no conversion (fp32 on CPU) runs the model's own
+        # generator, which enrollment uses only for its AdaIN projection: weights held once
         self.runtime: Engine = create_engine(engine, model.generator, model.checkpoint_sha256, device=device,
-                                             **engine_options)
+                                             share=True, **engine_options)
         self._own_options = {"precision": engine_options.get("precision", "auto")}  # --full characters' engines
 
     @property
@@ -135,7 +138,8 @@ class NeuralRenderer(Renderer):
                 log.warning("neural: character %r has its own fine-tuned generator (finetune --full); the shared "
                             "%s graph carries only the checkpoint's weights, so its frames run in the torch "
                             "engine", assets.name, self.runtime.name)
-            own_engine = create_engine("torch", generator, device=str(self.engine.device), **self._own_options)
+            own_engine = TorchEngine(generator, device=self.engine.device, share=True, **self._own_options)
+            generator = own_engine.module  # the fp32 copy is dropped where the engine converted it
         adain = stored.adain.to(self.engine.device, torch.float32)
         source = "fine-tuned" if stored.steps > 0 else "enrolled"
         log.info("neural: prepared %r (%s, K=%d%s)", assets.name, source, stored.shots,

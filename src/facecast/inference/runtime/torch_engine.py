@@ -39,7 +39,13 @@ def _as_tensor(x: ArrayLike, device: torch.device, dtype: torch.dtype) -> torch.
 class TorchEngine(Engine):
     """The generator in PyTorch (see module docstring).
 
-    generator: the module to run (copied, so the caller's stays as it was);
+    generator: the module to run; copied (converted to the engine's device, dtype and
+        memory format), so the caller's stays as it was;
+    share: run ``generator`` itself instead of a copy where it needs no conversion (already
+        on the engine's device, fp32 on CPU): the weights are then held once. The caller
+        must not train it or move it afterwards (the renderer's generator, used for
+        enrollment's AdaIN projection, is one such); where a conversion is needed (CUDA,
+        half precision) the engine still makes its converted copy;
     precision: auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16;
     compile: torch.compile the generator (CUDA only);
     cuda_graph_batches: batch sizes to capture as CUDA graphs (CUDA only).
@@ -48,7 +54,7 @@ class TorchEngine(Engine):
     name = "torch"
 
     def __init__(self, generator: Generator, device: str | torch.device = "auto", precision: str = "auto",
-                 compile: bool = False, cuda_graph_batches: Sequence[int | str] = ()) -> None:
+                 compile: bool = False, cuda_graph_batches: Sequence[int | str] = (), share: bool = False) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
         try:
@@ -75,12 +81,19 @@ class TorchEngine(Engine):
             precision = "fp16"
         self._dtype = _DTYPES[precision]
         self._format = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
-        module = copy.deepcopy(generator).to(device=dev, dtype=self._dtype, memory_format=self._format).eval()
-        for p in module.parameters():
-            p.requires_grad_(False)
+        if share and _is_already(generator, dev, self._dtype, self._format):
+            module = generator.eval()  # inference_mode in _forward: no autograd, whatever requires_grad says
+            self.shares_weights = True
+        else:
+            module = copy.deepcopy(generator).to(device=dev, dtype=self._dtype, memory_format=self._format).eval()
+            for p in module.parameters():
+                p.requires_grad_(False)
+            self.shares_weights = False
         self._module = module
         self._call = torch.compile(module, dynamic=False) if compile else module
         parts = ["torch", "compiled" if compile else "eager", precision]
+        if self.shares_weights:
+            parts.append("sharing the caller's weights")
         if graph_batches:
             parts.append(f"CUDA graphs for batch {','.join(map(str, graph_batches))}")
         super().__init__(generator.cfg.image_size, generator.adain_size, dev, precision,
@@ -89,6 +102,13 @@ class TorchEngine(Engine):
         self._warned_large = False
         for b in graph_batches:
             self._capture(b)
+
+    @property
+    def module(self) -> Generator:
+        """The generator this engine runs (the caller's own where it shares weights)."""
+        if self._module is None:
+            raise RuntimeError("torch engine is closed")
+        return self._module
 
     @torch.inference_mode()
     def _forward(self, landmark_images: torch.Tensor, adain: torch.Tensor) -> torch.Tensor:
@@ -145,6 +165,20 @@ class TorchEngine(Engine):
         super().close()
 
 
-@register_engine("torch", options=("device", "precision", "compile", "cuda_graph_batches"))
+def _is_already(module: torch.nn.Module, device: torch.device, dtype: torch.dtype,
+                memory_format: torch.memory_format) -> bool:
+    """Whether every parameter and buffer of ``module`` is on ``device`` in ``dtype`` (floating
+    ones) and, for 4-d tensors, ``memory_format``: running it as it is converts nothing."""
+    for t in [*module.parameters(), *module.buffers()]:
+        if t.device.type != device.type or (device.index is not None and t.device.index != device.index):
+            return False
+        if t.is_floating_point() and t.dtype != dtype:
+            return False
+        if t.dim() == 4 and not t.is_contiguous(memory_format=memory_format):
+            return False
+    return True
+
+
+@register_engine("torch", options=("device", "precision", "compile", "cuda_graph_batches", "share"))
 def _create(generator: Generator, checkpoint_sha256: str = "", **options: object) -> TorchEngine:
     return TorchEngine(generator, **options)  # type: ignore[arg-type]
