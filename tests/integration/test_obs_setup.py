@@ -34,9 +34,9 @@ import pytest
 from PIL import Image
 
 from facecast.config import AppConfig, MjpegConfig
-from facecast.obs_integration.obs_setup import (BROWSER_KIND, MEDIA_KIND, ObsSetupError, add_obs_arguments,
-                                                choose_source, quiet_obsws_logging, run_obs_setup,
-                                                setup_obs_source)
+from facecast.obs_integration.obs_setup import (BROWSER_KIND, MEDIA_KIND, RESOURCE_NOT_FOUND, ObsSetupError, _Obs,
+                                                _setup, add_obs_arguments, choose_source, quiet_obsws_logging,
+                                                run_obs_setup, setup_obs_source)
 
 log = logging.getLogger(__name__)
 
@@ -337,6 +337,53 @@ def test_second_run_updates_instead_of_failing(obs, obs_port: int, pattern_serve
     assert _scene_sources(obs, SCENE).count("facecast-twice") == 1
     names = [i["inputName"] for i in obs.send("GetInputList", raw=True)["inputs"]]
     assert names.count("facecast-twice") == 1
+
+
+class _ReleasedAfterListing(_Obs):
+    """A real OBS connection that, right after OBS answers GetInputList, removes the input
+    `name` and waits until OBS has let it go: what OBS itself does, asynchronously, to an input
+    whose last scene item was removed by hand, put at the moment `obs setup` is most exposed
+    (it saw the input listed and is about to update it)."""
+
+    def __init__(self, client: obsws_python.ReqClient, name: str) -> None:
+        super().__init__(client)
+        self.name: str | None = name
+
+    def send(self, request: str, data: dict | None = None) -> dict:
+        reply = super().send(request, data)
+        if request == "GetInputList" and self.name is not None:
+            name, self.name = self.name, None
+            assert name in [i["inputName"] for i in reply.get("inputs", [])]
+            self.client.send("RemoveInput", {"inputName": name})
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    self.client.send("GetInputSettings", {"inputName": name}, raw=True)
+                except obsws_python.error.OBSSDKRequestError as exc:
+                    assert exc.code == RESOURCE_NOT_FOUND, exc
+                    break
+                assert time.monotonic() < deadline, f"OBS still has {name!r} 10 s after RemoveInput"
+                time.sleep(0.1)
+        return reply
+
+
+def test_input_released_by_obs_during_the_run_is_created_again(obs, obs_port: int, pattern_server: str) -> None:
+    name = "facecast-released"
+    urls = dict(overlay_url=pattern_server + "/", mjpeg_url=pattern_server + "/stream.mjpg")
+    assert setup_obs_source(port=obs_port, password=PASSWORD, name=name, width=SIDE, height=SIDE,
+                            **urls).created_or_updated == "created"
+    with quiet_obsws_logging():
+        client = obsws_python.ReqClient(host="127.0.0.1", port=obs_port, password=PASSWORD, timeout=10)
+    try:
+        result = _setup(_ReleasedAfterListing(client, name), urls["overlay_url"], urls["mjpeg_url"], name,
+                        SIDE, SIDE, None)
+    finally:
+        client.disconnect()
+    assert (result.created_or_updated, result.scene) == ("created", SCENE)
+    names = [i["inputName"] for i in obs.send("GetInputList", raw=True)["inputs"]]
+    assert names.count(name) == 1
+    assert _scene_sources(obs, SCENE).count(name) == 1
+    _wait_for_pattern(obs, name)
 
 
 def test_other_kind_of_facecast_source_is_replaced_but_a_foreign_input_is_kept(obs, obs_port: int,

@@ -9,7 +9,9 @@ goes into the current program scene:
   network buffering off so the face follows the daemon closely.
 
 Running it again is safe: an input of that name is updated in place (and put back into
-the scene if it was removed from it), or replaced when it is the other facecast kind.
+the scene if it was removed from it), or replaced when it is the other facecast kind. An
+input OBS lets go of while the run updates it (OBS releases an input whose last scene item
+was removed, asynchronously) is created anew.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ ENABLE_HELP = ("In OBS (28 or newer): Tools → WebSocket Server Settings → ti
 
 class ObsSetupError(RuntimeError):
     """OBS could not be reached or refused a request; the message says what to do."""
+
+
+class _ResourceNotFound(ObsSetupError):
+    """OBS answered a request with ResourceNotFound (600): the input or scene named is gone."""
+
+
+RESOURCE_NOT_FOUND = 600  # obs-websocket v5 RequestStatus
 
 
 @dataclass(frozen=True)
@@ -149,7 +158,8 @@ class _Obs:
         try:
             return self.client.send(request, data, raw=True) or {}
         except OBSSDKRequestError as exc:
-            raise ObsSetupError(f"OBS refused {request}: {exc}") from exc
+            error = _ResourceNotFound if exc.code == RESOURCE_NOT_FOUND else ObsSetupError
+            raise error(f"OBS refused {request}: {exc}") from exc
         except (OBSSDKError, websocket.WebSocketException, OSError) as exc:
             raise ObsSetupError(f"lost the connection to OBS during {request}: {exc}") from exc
 
@@ -203,15 +213,21 @@ def _setup(obs: _Obs, overlay_url: str, mjpeg_url: str, name: str, width: int, h
     if existing is not None:
         old_kind = existing.get("unversionedInputKind") or existing.get("inputKind", "")
         if old_kind == kind:
-            obs.send("SetInputSettings", {"inputName": name, "inputSettings": settings, "overlay": True})
-            _ensure_in_scene(obs, scene, name)
-            log.info("updated OBS %s %r in scene %r -> %s", kind, name, scene, url)
-            return SetupResult(scene, name, kind, url, "updated")
-        if old_kind not in (BROWSER_KIND, MEDIA_KIND):
+            try:
+                obs.send("SetInputSettings", {"inputName": name, "inputSettings": settings, "overlay": True})
+                _ensure_in_scene(obs, scene, name)
+                log.info("updated OBS %s %r in scene %r -> %s", kind, name, scene, url)
+                return SetupResult(scene, name, kind, url, "updated")
+            except _ResourceNotFound:
+                # OBS releases an input whose last scene item was removed, asynchronously: it
+                # was in GetInputList a moment ago and is gone now, so make it anew
+                log.info("OBS released input %r while facecast was updating it; creating it again", name)
+        elif old_kind not in (BROWSER_KIND, MEDIA_KIND):
             raise ObsSetupError(f"OBS already has an input named {name!r} of kind {old_kind!r}, which facecast "
                                 "did not make; choose another name with --name")
-        log.info("replacing OBS %s %r with a %s", old_kind, name, kind)
-        _retire(obs, name)
+        else:
+            log.info("replacing OBS %s %r with a %s", old_kind, name, kind)
+            _retire(obs, name)
 
     try:
         obs.client.send("CreateInput", {"sceneName": scene, "inputName": name, "inputKind": kind,
