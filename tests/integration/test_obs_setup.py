@@ -386,6 +386,14 @@ def test_input_released_by_obs_during_the_run_is_created_again(obs, obs_port: in
     _wait_for_pattern(obs, name)
 
 
+def test_name_of_an_existing_scene_is_refused_with_advice(obs, obs_port: int, pattern_server: str) -> None:
+    obs.send("CreateScene", {"sceneName": "facecast-scene"})
+    with pytest.raises(ObsSetupError, match="scene or group named 'facecast-scene'.*--name") as err:
+        setup_obs_source(port=obs_port, password=PASSWORD, overlay_url=pattern_server + "/",
+                         mjpeg_url=pattern_server + "/stream.mjpg", name="facecast-scene")
+    assert err.value.code == 601
+
+
 def test_other_kind_of_facecast_source_is_replaced_but_a_foreign_input_is_kept(obs, obs_port: int,
                                                                                pattern_server: str) -> None:
     kinds = obs.send("GetInputKindList", {"unversioned": True}, raw=True)["inputKinds"]

@@ -40,14 +40,17 @@ ENABLE_HELP = ("In OBS (28 or newer): Tools → WebSocket Server Settings → ti
 
 
 class ObsSetupError(RuntimeError):
-    """OBS could not be reached or refused a request; the message says what to do."""
+    """OBS could not be reached or refused a request; the message says what to do.
+
+    code: the obs-websocket v5 RequestStatus of a refused request (None otherwise)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
-class _ResourceNotFound(ObsSetupError):
-    """OBS answered a request with ResourceNotFound (600): the input or scene named is gone."""
-
-
-RESOURCE_NOT_FOUND = 600  # obs-websocket v5 RequestStatus
+RESOURCE_NOT_FOUND = 600  # obs-websocket v5 RequestStatus: the input or scene named is gone
+RESOURCE_ALREADY_EXISTS = 601  # ... a scene, group or input of that name exists
 
 
 @dataclass(frozen=True)
@@ -158,8 +161,7 @@ class _Obs:
         try:
             return self.client.send(request, data, raw=True) or {}
         except OBSSDKRequestError as exc:
-            error = _ResourceNotFound if exc.code == RESOURCE_NOT_FOUND else ObsSetupError
-            raise error(f"OBS refused {request}: {exc}") from exc
+            raise ObsSetupError(f"OBS refused {request}: {exc}", exc.code) from exc
         except (OBSSDKError, websocket.WebSocketException, OSError) as exc:
             raise ObsSetupError(f"lost the connection to OBS during {request}: {exc}") from exc
 
@@ -218,7 +220,9 @@ def _setup(obs: _Obs, overlay_url: str, mjpeg_url: str, name: str, width: int, h
                 _ensure_in_scene(obs, scene, name)
                 log.info("updated OBS %s %r in scene %r -> %s", kind, name, scene, url)
                 return SetupResult(scene, name, kind, url, "updated")
-            except _ResourceNotFound:
+            except ObsSetupError as exc:
+                if exc.code != RESOURCE_NOT_FOUND:
+                    raise
                 # OBS releases an input whose last scene item was removed, asynchronously: it
                 # was in GetInputList a moment ago and is gone now, so make it anew
                 log.info("OBS released input %r while facecast was updating it; creating it again", name)
@@ -230,15 +234,13 @@ def _setup(obs: _Obs, overlay_url: str, mjpeg_url: str, name: str, width: int, h
             _retire(obs, name)
 
     try:
-        obs.client.send("CreateInput", {"sceneName": scene, "inputName": name, "inputKind": kind,
-                                        "inputSettings": settings, "sceneItemEnabled": True}, raw=True)
-    except OBSSDKRequestError as exc:
-        if exc.code == 601:  # ResourceAlreadyExists: a scene or group of that name
+        obs.send("CreateInput", {"sceneName": scene, "inputName": name, "inputKind": kind,
+                                 "inputSettings": settings, "sceneItemEnabled": True})
+    except ObsSetupError as exc:
+        if exc.code == RESOURCE_ALREADY_EXISTS:  # a scene or group of that name
             raise ObsSetupError(f"OBS already has a scene or group named {name!r}; choose another source name "
-                                "with --name") from exc
-        raise ObsSetupError(f"OBS refused CreateInput: {exc}") from exc
-    except (OBSSDKError, websocket.WebSocketException, OSError) as exc:
-        raise ObsSetupError(f"lost the connection to OBS during CreateInput: {exc}") from exc
+                                "with --name", exc.code) from exc
+        raise
     log.info("created OBS %s %r in scene %r -> %s", kind, name, scene, url)
     return SetupResult(scene, name, kind, url, "created")
 
