@@ -81,10 +81,24 @@ def read_map(d: Mapping[str, Any], key: str, default: dict | None = None) -> dic
     return value
 
 
-def read_list(d: Mapping[str, Any], key: str, default: list | None = None) -> list:
+def read_float_map(d: Mapping[str, Any], key: str, default: dict | None = None) -> dict[str, float]:
+    """A map of finite numbers, returned with string keys and float values."""
+    value = read_map(d, key, default)
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in value.values()):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"{key!r} values must be finite numbers")
+    return {str(k): float(v) for k, v in value.items()}
+
+
+_ITEM_NOUNS = {int: "integers", str: "strings"}
+
+
+def read_list(d: Mapping[str, Any], key: str, default: list | None = None, *, items: type | None = None) -> list:
+    """A list; with ``items`` (int or str) every element must be of that type (bool is no int)."""
     value = _get(d, key, default is None)
     if value is _MISSING:
         return list(default or [])
     if not isinstance(value, (list, tuple)):
         raise ProtocolError(ErrorCode.INVALID_FIELD, f"{key!r} must be a list")
+    if items is not None and not all(isinstance(x, items) and not isinstance(x, bool) for x in value):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"{key!r} must be a list of {_ITEM_NOUNS[items]}")
     return list(value)
