@@ -48,7 +48,9 @@ def test_shm_frames_match_inline_frames(daemon):
 
 
 def test_reader_in_another_process_never_sees_a_torn_frame(full_store, tmp_path: Path):
-    d = start_daemon(tmp_path, full_store.root, "--renderer", "stamp")
+    # No pose rate limit: the writer sends as fast as it can, which on an idle machine is more
+    # than the default 2000 poses/s (RATE_LIMITED would end the writer and the test with it).
+    d = start_daemon(tmp_path, full_store.root, "--renderer", "stamp", "--set", "server.max_poses_per_second=0")
     try:
         with Client(d.endpoint) as client:
             bound = client.bind("default", width=512, height=512, pixel_format="rgba8", output="shm", slots=2)
