@@ -5,7 +5,7 @@ generator vs sharing it (``TorchEngine(..., share=True)``, docs/engines.md).
     .venv/bin/python scripts/engine_memory.py --config paper
 
 Saves a random-weight checkpoint of --config in a temporary folder, then for each mode
-starts a fresh Python process that loads it (``NeuralEngine.from_checkpoint`` on the CPU,
+starts a fresh Python process that loads it (``NeuralModel.from_checkpoint`` on the CPU,
 as the daemon does) and builds the torch engine on its generator, and prints that
 process's resident memory. Random weights take the same memory as trained ones.
 """
@@ -23,9 +23,9 @@ log = logging.getLogger("engine_memory")
 
 CHILD = """
 import os, sys
-from facecast.inference.neural_engine import NeuralEngine
-from facecast.inference.runtime.torch_engine import TorchEngine
-model = NeuralEngine.from_checkpoint(sys.argv[1], "cpu")
+from facecast.model.neural_model import NeuralModel
+from facecast.model.engines.torch_engine import TorchEngine
+model = NeuralModel.from_checkpoint(sys.argv[1], "cpu")
 engine = TorchEngine(model.generator, device="cpu", share=sys.argv[2] == "share")
 assert engine.shares_weights == (sys.argv[2] == "share")
 print(int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="paper", help="model config: paper | realtime | tiny (default paper)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from facecast.inference.models import TalkingHead, get_config, save_checkpoint
+    from facecast.model.networks import TalkingHead, get_config, save_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / f"{args.config}-random.pt"

@@ -6,7 +6,7 @@
 
 Tracks every video in --videos with MediaPipe (landmarks, 52 blendshapes, head transform),
 removes head pose, and regresses landmark offsets on the weights (ridge, closed form, with
-ARKit's one-sided shapes kept to their side of the face; see facecast.tracker.basis_fit). One video (--hold-out, default d12) is left out of the fit
+ARKit's one-sided shapes kept to their side of the face; see facecast.capture.basis_fit). One video (--hold-out, default d12) is left out of the fit
 entirely, so tests can score the shipped basis on real frames it never saw. The ridge
 strength is chosen by leave-one-video-out over the other videos; the honest figure for it
 is a nested leave-one-video-out. Figures go to stdout, into the file's metadata, and by
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facecast.tracker import basis_fit as bf
-from facecast.tracker.blendshape_basis import BASIS_RESOURCE, BlendshapeBasis, save_basis
-from facecast.tracker.landmarks import VIDEO_SUFFIXES, LandmarkDetector
-from facecast.tracker.model_files import sha256_of
+from facecast.capture import basis_fit as bf
+from facecast.tracking.blendshape_basis import BASIS_RESOURCE, BlendshapeBasis, save_basis
+from facecast.capture.landmarks import VIDEO_SUFFIXES, LandmarkDetector
+from facecast.core.filehash import sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "src" / "facecast" / "data" / BASIS_RESOURCE

@@ -50,7 +50,7 @@ def shared_videos() -> Path:
 @pytest.fixture(scope="session")
 def default_store(tmp_path_factory: pytest.TempPathFactory, model_dir: Path):
     """A character store holding only the built-in default character."""
-    from facecast.bridge.characters import CharacterStore
+    from facecast.characters.store import CharacterStore
 
     store = CharacterStore(tmp_path_factory.mktemp("store-default"))
     store.ensure_default()
@@ -61,8 +61,8 @@ def default_store(tmp_path_factory: pytest.TempPathFactory, model_dir: Path):
 def full_store(tmp_path_factory: pytest.TempPathFactory, model_dir: Path, shared_characters: list[Path]):
     """A character store with the default character and every shared still enrolled
     under its file stem (mona_lisa, pearl_earring, ...)."""
-    from facecast.bridge.characters import CharacterStore
-    from facecast.tracker.landmarks import LandmarkDetector
+    from facecast.characters.store import CharacterStore
+    from facecast.capture.landmarks import LandmarkDetector
 
     store = CharacterStore(tmp_path_factory.mktemp("store-full"))
     store.ensure_default()
@@ -77,7 +77,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight checkpoint of the ``tiny`` model config, for the neural renderer."""
     import torch
 
-    from facecast.inference.models import TalkingHead, get_config, save_checkpoint
+    from facecast.model.networks import TalkingHead, get_config, save_checkpoint
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
@@ -93,8 +93,8 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     assets are keyed by it)."""
     import torch
 
-    from facecast.inference.models import TalkingHead, get_config, save_checkpoint
-    from facecast.inference.runtime.export import export_onnx
+    from facecast.model.networks import TalkingHead, get_config, save_checkpoint
+    from facecast.model.engines.export import export_onnx
 
     root = tmp_path_factory.mktemp("tiny-onnx")
     torch.manual_seed(1234)

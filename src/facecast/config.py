@@ -1,13 +1,17 @@
 """Configuration: one frozen dataclass per part, composed into AppConfig.
 
-Each knob is defined exactly once, here. Values come from the defaults below, then a
-TOML file (``--config FILE``; sections named like the AppConfig fields), then CLI flags.
-Defaults do no I/O: paths that depend on the user (the character store) are resolved
-where they are used.
+Each knob is defined exactly once, here, with ``knob(default, help, flag=...)``: its type,
+default and help text, and — when it has one — its command-line flag. Commands add those
+flags with ``add_knob_flags(parser, "section.key", ...)`` and ``knob_overrides(args)``
+reads them back, so no flag, default or help is written twice. Values come from the
+defaults below, then a TOML file (``--config FILE``; sections named like the AppConfig
+fields), then ``--set SECTION.KEY=VALUE``, then flags. Defaults do no I/O: paths that
+depend on the user (the character store) are resolved where they are used.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 from dataclasses import dataclass, field
@@ -19,87 +23,115 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+_KNOB_DEST = "knob:"  # argparse dest prefix of a flag made by add_knob_flags: "knob:section.key"
+
+
+def knob(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None,
+         choices: tuple[str, ...] | None = None, implies: Mapping[str, Any] | None = None) -> Any:
+    """A config field: its default and help text, and optionally its command-line ``flag``
+    (``choices`` restrict it; ``implies`` sets other keys of the same section unless their own
+    flags are given, e.g. ``--onnx`` implies ``--engine onnx``). Tuple knobs take a repeatable
+    flag."""
+    meta = {"help": help, "flag": flag, "metavar": metavar, "choices": choices, "implies": dict(implies or {})}
+    return field(default=default, metadata=meta)
+
 
 @dataclass(frozen=True)
 class ServerConfig:
-    bind: str = "tcp://127.0.0.1:5555"  # tcp://HOST:PORT or ipc://PATH; non-loopback needs CurveZMQ
-    curve_secret_key: str = ""  # the daemon's .key_secret file: turns CurveZMQ on (facecast keys generate)
-    curve_clients_dir: str = ""  # directory of allowed clients' public .key files
-    max_poses_per_second: float = 2000.0  # per session; more get RATE_LIMITED (0 = no limit)
-    max_characters: int = 64  # characters kept loaded; the least recently bound is unloaded
-    max_message_bytes: int = 4 << 20  # larger messages get a TOO_LARGE error reply
-    hard_max_message_bytes: int = 64 << 20  # ZMQ_MAXMSGSIZE: larger ones drop the connection
-    rcv_hwm: int = 1000  # ZeroMQ high-water marks (messages), so nothing queues without bound
-    snd_hwm: int = 1000
-    max_sessions: int = 256
-    session_timeout_s: float = 60.0  # sessions silent this long are reclaimed
-    stats_interval_s: float = 5.0  # how often fps and latency percentiles are logged
+    bind: str = knob("tcp://127.0.0.1:5555", "endpoint, e.g. tcp://127.0.0.1:5555 (port 0: a free one) or "
+                     "ipc:///tmp/fc.sock; non-loopback needs CurveZMQ", flag="--bind", metavar="ENDPOINT")
+    curve_secret_key: str = knob("", "the daemon's CurveZMQ .key_secret file (facecast keys generate): turns "
+                                 "authentication on; required to bind anything but loopback or ipc://",
+                                 flag="--curve-secret-key", metavar="FILE")
+    curve_clients_dir: str = knob("", "directory of allowed clients' public .key files", flag="--curve-clients",
+                                  metavar="DIR")
+    max_poses_per_second: float = knob(2000.0, "per session; more get RATE_LIMITED (0 = no limit)")
+    max_characters: int = knob(64, "characters kept loaded; the least recently bound is unloaded")
+    max_message_bytes: int = knob(4 << 20, "larger messages get a TOO_LARGE error reply")
+    hard_max_message_bytes: int = knob(64 << 20, "ZMQ_MAXMSGSIZE: larger ones drop the connection")
+    rcv_hwm: int = knob(1000, "incoming ZeroMQ high-water mark (messages), so nothing queues without bound")
+    snd_hwm: int = knob(1000, "outgoing high-water mark (messages)")
+    max_sessions: int = knob(256, "sessions at once; more get SESSION_LIMIT")
+    session_timeout_s: float = knob(60.0, "sessions silent this long are reclaimed")
+    stats_interval_s: float = knob(5.0, "how often fps and latency percentiles are logged")
 
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    max_batch: int = 8  # poses rendered together, across sessions and characters
-    max_wait_ms: float = 2.0  # how long a first pose waits for others to fill a batch
+    max_batch: int = knob(8, "poses rendered together, across sessions and characters", flag="--max-batch",
+                          metavar="N")
+    max_wait_ms: float = knob(2.0, "how long a first pose waits for others to fill a batch",
+                              flag="--max-wait-ms", metavar="MS")
 
 
 @dataclass(frozen=True)
 class RenderConfig:
-    renderer: str = "warp"  # warp | neural | copy (copy: a fixed frame, for transport benchmarks)
-    checkpoint: str = ""  # neural: the model checkpoint (facecast train ... --out CKPT); required for neural
-    device: str = "auto"  # neural: auto (CUDA when available) | cpu | cuda | cuda:N
-    # neural: what runs the generator (docs/engines.md). torch | onnx
-    engine: str = "torch"
-    onnx_model: str = ""  # engine onnx: the exported model (facecast export CKPT OUT.onnx); required for onnx
-    precision: str = "auto"  # engine torch: auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
-    compile: bool = False  # engine torch, CUDA: torch.compile the generator
-    cuda_graph_batches: tuple[str, ...] = ()  # engine torch, CUDA: batch sizes captured as CUDA graphs, e.g. 1,8,32
-    providers: tuple[str, ...] = ()  # engine onnx: preference order; () = tensorrt,cuda,cpu
-    threads: int = 0  # engine onnx: intra-op threads (0 = onnxruntime's choice, one per physical core)
-    trt_cache_dir: str = ""  # engine onnx, TensorRT: engine cache directory ("" = rebuild at every start)
-    trt_fp16: bool = True  # engine onnx, TensorRT: allow fp16 kernels
-    trt_max_batch: int = 32  # engine onnx, TensorRT: largest batch of the optimisation profile (>= max_batch)
+    renderer: str = knob("warp", "warp, neural, or module:Class; copy and stamp are for benchmarks and tests",
+                         flag="--renderer")
+    checkpoint: str = knob("", "neural renderer's model checkpoint (facecast train ... --out CKPT); implies "
+                           "--renderer neural", flag="--checkpoint", metavar="CKPT",
+                           implies={"renderer": "neural"})
+    device: str = knob("auto", "neural model's device: auto (CUDA when available), cpu, cuda, cuda:N",
+                       flag="--device")
+    engine: str = knob("torch", "what runs the neural generator (docs/engines.md)", flag="--engine",
+                       choices=("torch", "onnx"))
+    onnx_model: str = knob("", "exported generator for --engine onnx (facecast export CKPT OUT.onnx); implies "
+                           "--engine onnx", flag="--onnx", metavar="MODEL.onnx",
+                           implies={"renderer": "neural", "engine": "onnx"})
+    precision: str = knob("auto", "torch engine precision: auto (fp16 on CUDA, fp32 on CPU)", flag="--precision",
+                          choices=("auto", "fp32", "fp16", "bf16"))
+    compile: bool = knob(False, "engine torch, CUDA: torch.compile the generator")
+    cuda_graph_batches: tuple[str, ...] = knob((), "engine torch, CUDA: batch sizes captured as CUDA graphs, e.g. 1,8,32")
+    providers: tuple[str, ...] = knob((), "engine onnx: preference order; () = tensorrt,cuda,cpu")
+    threads: int = knob(0, "engine onnx: intra-op threads (0 = onnxruntime's choice, one per physical core)")
+    trt_cache_dir: str = knob("", "engine onnx, TensorRT: engine cache directory (\"\" = rebuild at every start)")
+    trt_fp16: bool = knob(True, "engine onnx, TensorRT: allow fp16 kernels")
+    trt_max_batch: int = knob(32, "engine onnx, TensorRT: largest batch of the optimisation profile (>= max_batch)")
 
 
 @dataclass(frozen=True)
 class StoreConfig:
-    root: str = ""  # character store directory; "" = the user data dir (facecast/characters)
+    root: str = knob("", "character store directory (default: the user data dir, facecast/characters)",
+                     flag="--store", metavar="DIR")
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    seconds: float = 6.0
-    fps: float = 25.0
-    size: int = 256
-    out_dir: str = "demo_out"
+    seconds: float = knob(6.0, "length of the procedural performance", flag="--seconds")
+    fps: float = knob(25.0, "poses sent per second")
+    size: int = knob(256, "output frame side in pixels", flag="--size", metavar="PX")
+    out_dir: str = knob("demo_out", "output directory", flag="--out", metavar="DIR")
 
 
 @dataclass(frozen=True)
 class SinksConfig:
-    enabled: tuple[str, ...] = ()  # daemon-wide sinks: virtualcam, overlay, mjpeg
-    character: str = ""  # only frames of this character go to the sinks; "" = every frame
+    enabled: tuple[str, ...] = knob((), "also send frames to a virtual camera, the OBS overlay page or an MJPEG "
+                                     "stream (repeatable)", flag="--sink",
+                                     choices=("virtualcam", "overlay", "mjpeg"))
+    character: str = knob("", "only frames of this character go to the sinks; \"\" = every frame")
 
 
 @dataclass(frozen=True)
 class VirtualCamConfig:
-    backend: str = ""  # "" = pyvirtualcam's default for the OS; obs | unitycapture | v4l2loopback
-    device: str = ""  # e.g. /dev/video10 for v4l2loopback; "" = the first free one
-    fps: float = 30.0  # frames are sent at this rate; the last frame repeats when none is new
-    width: int = 0  # 0 = the first frame's size
-    height: int = 0
+    backend: str = knob("", "\"\" = pyvirtualcam's default for the OS; obs | unitycapture | v4l2loopback")
+    device: str = knob("", "e.g. /dev/video10 for v4l2loopback; \"\" = the first free one")
+    fps: float = knob(30.0, "frames are sent at this rate; the last frame repeats when none is new")
+    width: int = knob(0, "0 = the first frame's size")
+    height: int = knob(0, "0 = the first frame's size")
 
 
 @dataclass(frozen=True)
 class OverlayConfig:
-    host: str = "127.0.0.1"
-    port: int = 8770  # the page is http://HOST:PORT/ , its WebSocket feed ws://HOST:PORT/ws
+    host: str = knob("127.0.0.1", "interface of the overlay page (loopback: only this machine)")
+    port: int = knob(8770, "the page is http://HOST:PORT/ , its WebSocket feed ws://HOST:PORT/ws")
 
 
 @dataclass(frozen=True)
 class MjpegConfig:
-    host: str = "127.0.0.1"
-    port: int = 8771  # the stream is http://HOST:PORT/stream.mjpg
-    fps: float = 30.0
-    quality: int = 85
+    host: str = knob("127.0.0.1", "interface of the MJPEG stream (loopback: only this machine)")
+    port: int = knob(8771, "the stream is http://HOST:PORT/stream.mjpg")
+    fps: float = knob(30.0, "most frames sent per second")
+    quality: int = knob(85, "JPEG quality, 1-100")
 
 
 @dataclass(frozen=True)
@@ -109,17 +141,17 @@ class TrackerConfig:
     # One Euro filter (Casiez et al. 2012) on the 478 landmarks, in image-normalised units
     # (x, y in 0..1): cutoff = min_cutoff + beta * speed (speed per landmark, units/s).
     # Chosen on the shared videos (docs/tracker.md): jitter on a still face / 3, lag < 1 frame.
-    min_cutoff: float = 1.0  # Hz at rest: lower = less jitter, more lag on slow motion
-    beta: float = 30.0  # cutoff rise per unit/s of speed: higher = less lag on fast motion
-    d_cutoff: float = 1.0  # Hz, low-pass of the speed estimate
-    head_min_cutoff: float = 1.0  # the same filter on the head yaw/pitch/roll (radians)
-    head_beta: float = 5.0  # per rad/s
-    hold_s: float = 0.5  # face lost: hold the last pose this long ...
-    ease_s: float = 1.0  # ... then ease to the neutral face over this long
-    no_face_warning_s: float = 5.0  # warn "no face for N s" after N s, then at most every N s
-    calibration_frames: int = 10  # driver neutral = mean of the first N tracked frames
-    min_detection_confidence: float = 0.5  # MediaPipe FaceLandmarker thresholds
-    min_tracking_confidence: float = 0.5
+    min_cutoff: float = knob(1.0, "Hz at rest: lower = less jitter, more lag on slow motion")
+    beta: float = knob(30.0, "cutoff rise per unit/s of speed: higher = less lag on fast motion")
+    d_cutoff: float = knob(1.0, "Hz, low-pass of the speed estimate")
+    head_min_cutoff: float = knob(1.0, "the same filter on the head yaw/pitch/roll (radians)")
+    head_beta: float = knob(5.0, "per rad/s")
+    hold_s: float = knob(0.5, "face lost: hold the last pose this long ...")
+    ease_s: float = knob(1.0, "... then ease to the neutral face over this long")
+    no_face_warning_s: float = knob(5.0, "warn \"no face for N s\" after N s, then at most every N s")
+    calibration_frames: int = knob(10, "driver neutral = mean of the first N tracked frames")
+    min_detection_confidence: float = knob(0.5, "MediaPipe FaceLandmarker: face detection threshold")
+    min_tracking_confidence: float = knob(0.5, "MediaPipe FaceLandmarker: tracking threshold")
 
 
 @dataclass(frozen=True)
@@ -206,4 +238,68 @@ def parse_set_flags(items: list[str]) -> dict[str, dict[str, str]]:
         if not sep or not dot:
             raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
         out.setdefault(section, {})[key] = value
+    return out
+
+
+def _knob_field(name: str) -> tuple[str, str, dataclasses.Field]:
+    section, _, key = name.partition(".")
+    sections = {f.name: f for f in dataclasses.fields(AppConfig)}
+    if section not in sections:
+        raise KeyError(f"unknown config section {section!r}")
+    fields = {f.name: f for f in dataclasses.fields(sections[section].default_factory)}  # type: ignore[misc]
+    if key not in fields:
+        raise KeyError(f"unknown config key {name!r}")
+    return section, key, fields[key]
+
+
+def add_knob_flags(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Add the flags of the knobs ``names`` ("section.key") to ``parser``: flag, type, help
+    and default all come from the knob's one definition above."""
+    for name in names:
+        section, key, f = _knob_field(name)
+        meta = f.metadata
+        if not meta.get("flag"):
+            raise KeyError(f"config knob {name} has no command-line flag")
+        default = f.default
+        metavar = meta["metavar"] or (None if meta["choices"] else key.upper())
+        kwargs: dict[str, Any] = {"dest": f"{_KNOB_DEST}{name}", "default": None, "metavar": metavar,
+                                  "choices": meta["choices"]}
+        if isinstance(default, tuple):
+            kwargs["action"] = "append"
+            shown = ",".join(default) or "none"
+        elif isinstance(default, bool):
+            raise TypeError(f"config knob {name}: boolean knobs take --set {name}=true|false, not a flag")
+        else:
+            kwargs["type"] = type(default)
+            shown = default if default != "" else None
+        help_text = meta["help"] + (f" (default {shown}; [{section}] {key})" if shown is not None
+                                    else f" ([{section}] {key})")
+        parser.add_argument(meta["flag"], help=help_text.replace("%", "%%"), **kwargs)
+
+
+def knob_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The knob flags given on the command line (see add_knob_flags) as ``{section: {key: value}}``,
+    with the values they imply for knobs whose own flags were not given."""
+    given: dict[str, dict[str, Any]] = {}
+    implied: dict[str, dict[str, Any]] = {}
+    for dest, value in vars(args).items():
+        if not dest.startswith(_KNOB_DEST) or value is None:
+            continue
+        section, key, f = _knob_field(dest[len(_KNOB_DEST):])
+        given.setdefault(section, {})[key] = tuple(dict.fromkeys(value)) if isinstance(value, list) else value
+        for other, other_value in f.metadata["implies"].items():
+            implied.setdefault(section, {})[other] = other_value
+    out = {section: dict(values) for section, values in given.items()}
+    for section, values in implied.items():
+        for key, value in values.items():
+            out.setdefault(section, {}).setdefault(key, value)
+    return out
+
+
+def merge_overrides(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Later layers win, key by key."""
+    out: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for section, values in layer.items():
+            out.setdefault(section, {}).update(values)
     return out

@@ -51,15 +51,11 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protocol"
 
 if atheris is not None:
     with atheris.instrument_imports(include=["facecast"]):
-        from facecast.protocol import (
-            Bind, Bye, Characters, DecodeError, Error, ErrorCode, Frame, Hello, Ping, Pose, Stats,
-            decode, decode_pixels, encode,
-        )
+        from facecast.protocol import Bind, Bye, Characters, DecodeError, Error, ErrorCode, Frame, Hello, Ping, Pose, Stats, decode, encode
+        from facecast.core.pixels import decode_pixels
 else:
-    from facecast.protocol import (
-        Bind, Bye, Characters, DecodeError, Error, ErrorCode, Frame, Hello, Ping, Pose, Stats,
-        decode, decode_pixels, encode,
-    )
+    from facecast.protocol import Bind, Bye, Characters, DecodeError, Error, ErrorCode, Frame, Hello, Ping, Pose, Stats, decode, encode
+    from facecast.core.pixels import decode_pixels
 
 REQUESTS = (Hello, Bind, Pose, Ping, Stats, Characters, Bye)
 

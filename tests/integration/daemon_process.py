@@ -42,7 +42,7 @@ def start_daemon(workdir: Path, store_root: Path, *args: str, bind: str = "tcp:/
     ready = workdir / "daemon.ready"
     log_path = workdir / "daemon.log"
     ready.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "facecast.cli", "serve", "--bind", bind, "--store", str(store_root),
+    cmd = [sys.executable, "-m", "facecast.apps.cli", "serve", "--bind", bind, "--store", str(store_root),
            "--ready-file", str(ready), *args]
     log_file = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=dict(os.environ))

@@ -11,8 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from facecast.inference.renderers.base import RenderRequest
-from facecast.inference.renderers.neural import NeuralRenderer
+from facecast.render.base import RenderRequest
+from facecast.render.neural import NeuralRenderer
 from tests.integration.faulty_renderer import raise_faults
 
 CHECKPOINT_ENV = "FACECAST_TEST_CHECKPOINT"

@@ -10,8 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from facecast.inference.renderers.base import RenderRequest
-from facecast.inference.renderers.copy import CopyRenderer
+from facecast.render.base import RenderRequest
+from facecast.render.copy import CopyRenderer
 
 POISON = 42.0
 MAX_BATCH = 2

@@ -9,8 +9,8 @@ import json
 import sys
 import time
 
-from facecast.inference.renderers.stamp import stamp_is_consistent
-from facecast.ring_reader import RingReader, RingReadError
+from facecast.render.stamp import stamp_is_consistent
+from facecast.client.ring_reader import RingReader, RingReadError
 
 
 def main() -> None:

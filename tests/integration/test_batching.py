@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from facecast.client import Client, ReceivedFrame
-from facecast.inference.renderers.base import RenderRequest, create_renderer
-from facecast.tracker.procedural import procedural_performance
+from facecast.render.base import RenderRequest, create_renderer
+from facecast.tracking.procedural import procedural_performance
 from tests.integration.daemon_process import start_daemon
 
 ROUNDS = 12
@@ -85,7 +85,7 @@ def _drive(endpoint: str, case: Case) -> tuple[dict[str, list[ReceivedFrame]], d
 def _one_by_one(case: Case, store_root: Path, renderer_options: dict[str, Any],
                 wanted: dict[str, dict[int, np.ndarray]]) -> dict[str, dict[int, np.ndarray]]:
     """The same renderer in this process, one request per call."""
-    from facecast.bridge.characters import CharacterStore
+    from facecast.characters.store import CharacterStore
 
     store = CharacterStore(store_root)
     renderer = create_renderer(case.renderer, **renderer_options)
@@ -160,7 +160,8 @@ def test_a_failing_pose_in_a_mixed_neural_batch_gets_an_error_and_the_others_the
     memory and one poisoned pose per round fails alone. The render worker retries halves:
     the poisoned pose gets RENDER_FAILED, the other characters' poses of the same batch
     get their own frames (as rendered alone), and the daemon goes on serving."""
-    from facecast.protocol import Error, Frame, decode_pixels
+    from facecast.protocol import Error, Frame
+    from facecast.core.pixels import decode_pixels
     from tests.integration.faulty_neural_renderer import CHECKPOINT_ENV
     from tests.integration.faulty_renderer import MAX_BATCH, POISON
 

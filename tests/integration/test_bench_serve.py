@@ -16,7 +16,7 @@ import pytest
 
 def test_bench_serve_writes_consistent_json_and_a_plot(default_store, tmp_path: Path) -> None:
     out_json, out_png = tmp_path / "serve.json", tmp_path / "plots" / "serve.png"
-    cmd = [sys.executable, "-m", "facecast.cli", "bench", "serve", "--clients", "1,2", "--fps", "15",
+    cmd = [sys.executable, "-m", "facecast.apps.cli", "bench", "serve", "--clients", "1,2", "--fps", "15",
            "--seconds", "2", "--size", "64", "--renderer", "warp", "--store", str(default_store.root),
            "--json", str(out_json), "--plot", str(out_png)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

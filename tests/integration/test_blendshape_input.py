@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import zmq
 
-from facecast import topology as topo
+from facecast.core import topology as topo
 from facecast.client import Client, FacecastError
 from facecast.protocol import ARKIT_BLENDSHAPES, Bind, Error, Pose, decode, encode, pack_array
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import zmq
 
-from facecast.bridge.server import Daemon
+from facecast.server.daemon import Daemon
 from facecast.client import Client, FacecastError
 from facecast.config import AppConfig, ServerConfig
-from facecast.inference.renderers.copy import CopyRenderer
+from facecast.render.copy import CopyRenderer
 from facecast.protocol import Bind, Error, Frame, Hello, Pose, TIMING_KEYS, decode, encode
-from facecast.tracker.procedural import procedural_performance
+from facecast.tracking.procedural import procedural_performance
 
 
 def _reference(store, name: str, size: int) -> np.ndarray:
@@ -252,7 +252,7 @@ def test_control_messages(daemon, full_store):
         pong = client.ping()
         assert pong.t_server >= pong.t_send
         bound = client.bind("cartoon_boy", width=64, height=64)
-        from facecast.topology import to_ibug68
+        from facecast.core.topology import to_ibug68
 
         frame = client.render(to_ibug68(bound.neutral), landmark_format="ibug68")
         assert frame.image.shape == (64, 64, 4)

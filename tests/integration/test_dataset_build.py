@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facecast.cli import main
-from facecast.dataset.build import BuildOptions, build_dataset, stable_crop_box
-from facecast.inference.training.dataset_format import (
+from facecast.apps.cli import main
+from facecast.training.dataset_build import BuildOptions, build_dataset, stable_crop_box
+from facecast.training.dataset_format import (
     MANIFEST_FILE, DatasetError, dataset_files, load_video_record, read_manifest,
 )
-from facecast.topology import parts
+from facecast.core.topology import parts
 
 SIZE = 64
 MAX_FRAMES = 12
@@ -89,7 +89,7 @@ def test_records_hold_face_crops_with_landmarks_and_mattes_on_the_head(built):
 def test_landmarks_are_renormalised_to_the_crop(built, shared_videos: Path):
     """Mapped back through the crop box, stored landmarks match a fresh detection on
     the source frame."""
-    from facecast.tracker.landmarks import LandmarkDetector, read_video_frames
+    from facecast.capture.landmarks import LandmarkDetector, read_video_frames
 
     _src, out, _report = built
     rec = load_video_record(out / "d0.npz")

@@ -13,7 +13,7 @@ import pytest
 
 
 def _run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "facecast.cli", "demo", "--out", str(tmp_path / "out"), *args],
+    proc = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "demo", "--out", str(tmp_path / "out"), *args],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return proc
@@ -39,7 +39,7 @@ def test_demo_default_character_writes_a_moving_video(tmp_path: Path, model_dir:
 def test_demo_drives_an_enrolled_character_from_a_video(tmp_path: Path, model_dir: Path,
                                                          shared_characters: list[Path], shared_videos: Path):
     store = tmp_path / "store"
-    enroll = subprocess.run([sys.executable, "-m", "facecast.cli", "enroll", "mona", str(shared_characters[0].parent /
+    enroll = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "enroll", "mona", str(shared_characters[0].parent /
                              "mona_lisa.jpg"), "--store", str(store)], capture_output=True, text=True, timeout=300)
     assert enroll.returncode == 0, enroll.stderr
     _run_demo(tmp_path, "--store", str(store), "--character", "mona", "--video", str(shared_videos / "d0.mp4"))
@@ -50,7 +50,7 @@ def test_demo_drives_an_enrolled_character_from_a_video(tmp_path: Path, model_di
 
 
 def test_demo_unknown_character_is_a_clear_error(tmp_path: Path, model_dir: Path):
-    proc = subprocess.run([sys.executable, "-m", "facecast.cli", "demo", "--store", str(tmp_path / "s"),
+    proc = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "demo", "--store", str(tmp_path / "s"),
                            "--character", "nobody"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "no character 'nobody'" in proc.stderr and "Traceback" not in proc.stderr
@@ -61,6 +61,6 @@ def test_demo_unknown_character_is_a_clear_error(tmp_path: Path, model_dir: Path
     (["enroll", "../evil", "/nonexistent.jpg"], "invalid character name"),
 ])
 def test_enroll_errors_are_clear(tmp_path: Path, model_dir: Path, args, needle):
-    proc = subprocess.run([sys.executable, "-m", "facecast.cli", *args, "--store", str(tmp_path / "s")],
+    proc = subprocess.run([sys.executable, "-m", "facecast.apps.cli", *args, "--store", str(tmp_path / "s")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr

@@ -41,7 +41,7 @@ def test_ipc_endpoint(default_store, tmp_path: Path):
 
 @pytest.mark.parametrize("endpoint", ["tcp://0.0.0.0:5555", "tcp://192.168.1.10:5555", "udp://127.0.0.1:1"])
 def test_refuses_non_loopback_and_unknown_endpoints(default_store, endpoint: str):
-    proc = subprocess.run([sys.executable, "-m", "facecast.cli", "serve", "--bind", endpoint,
+    proc = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "serve", "--bind", endpoint,
                            "--store", str(default_store.root)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "refusing to bind" in proc.stderr or "not supported" in proc.stderr

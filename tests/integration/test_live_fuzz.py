@@ -29,7 +29,7 @@ import zmq
 
 from facecast.client import Client
 from facecast.protocol import ARKIT_BLENDSHAPES, Bound, Error, ErrorCode, Frame, decode, pack_array
-from facecast.tracker.procedural import procedural_performance
+from facecast.tracking.procedural import procedural_performance
 from tests.integration.daemon_process import start_daemon
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facecast.bridge.sinks import PublishedFrame, SinkError, create_sink
+from facecast.sinks.base import PublishedFrame, SinkError, create_sink
 from facecast.config import AppConfig, MjpegConfig
-from facecast.obs_integration.mjpeg import MjpegSink
+from facecast.sinks.mjpeg import MjpegSink
 from tests.integration.daemon_process import start_daemon
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ def test_stream_parts_are_the_published_frames(sink: MjpegSink):
 
 
 def test_two_clients_at_once_and_quiet_disconnects(sink: MjpegSink, caplog: pytest.LogCaptureFixture):
-    caplog.set_level(logging.DEBUG, logger="facecast.obs_integration.mjpeg")
+    caplog.set_level(logging.DEBUG, logger="facecast.sinks.mjpeg")
     readers = [StreamReader(_port(sink)) for _ in range(2)]
     results: dict[int, list[float]] = {0: [], 1: []}
     with Publisher(sink) as pub:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facecast import topology as topo
+from facecast.core import topology as topo
 from facecast.client import Client
 from tests.integration.daemon_process import start_daemon
 
@@ -40,7 +40,7 @@ def test_neural_daemon_serves_rgba_frames(default_store, tiny_checkpoint: Path, 
 def test_serve_with_a_missing_checkpoint_fails_clearly(default_store, tmp_path: Path) -> None:
     missing = tmp_path / "models" / "missing.pt"
     proc = subprocess.run(
-        [sys.executable, "-m", "facecast.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store",
+        [sys.executable, "-m", "facecast.apps.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store",
          str(default_store.root), "--checkpoint", str(missing)],
         capture_output=True, text=True, timeout=120,
     )
@@ -90,7 +90,7 @@ def test_serve_engine_onnx_without_a_model_or_with_another_checkpoint_fails_clea
         (("--checkpoint", str(tiny_checkpoint), "--onnx", str(onnx_path)), ("exported from checkpoint", "Re-export")),
     ):
         proc = subprocess.run(
-            [sys.executable, "-m", "facecast.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store",
+            [sys.executable, "-m", "facecast.apps.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store",
              str(default_store.root), "--device", "cpu", *args],
             capture_output=True, text=True, timeout=120,
         )

@@ -34,7 +34,7 @@ import pytest
 from PIL import Image
 
 from facecast.config import AppConfig, MjpegConfig
-from facecast.obs_integration.obs_setup import (BROWSER_KIND, MEDIA_KIND, RESOURCE_NOT_FOUND, ObsSetupError, _Obs,
+from facecast.apps.obs_setup import (BROWSER_KIND, MEDIA_KIND, RESOURCE_NOT_FOUND, ObsSetupError, _Obs,
                                                 _setup, add_obs_arguments, choose_source, quiet_obsws_logging,
                                                 run_obs_setup, setup_obs_source)
 
@@ -458,8 +458,8 @@ def _first_jpeg(url: str, timeout: float = 20.0) -> np.ndarray:
 
 @pytest.mark.slow
 def test_daemon_face_appears_in_obs(obs, obs_port: int, default_store, tmp_path: Path) -> None:
-    if importlib.util.find_spec("facecast.obs_integration.mjpeg") is None:
-        pytest.skip("the MJPEG sink (facecast.obs_integration.mjpeg) is not there yet")
+    if importlib.util.find_spec("facecast.sinks.mjpeg") is None:
+        pytest.skip("the MJPEG sink (facecast.sinks.mjpeg) is not there yet")
     from facecast.client import Client
     from tests.integration.daemon_process import start_daemon
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from facecast.bridge.endpoints import check_bind_endpoint
+from facecast.transport.endpoints import check_bind_endpoint
 from facecast.client import Client, ClientTimeout, FacecastError
-from facecast.curve import CurveError, generate_keys
+from facecast.transport.curve import CurveError, generate_keys
 from tests.integration.daemon_process import start_daemon
 
 
@@ -28,7 +28,7 @@ def keys(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_keys_generate_writes_safe_files(tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-m", "facecast.cli", "keys", "generate", str(tmp_path / "k"),
+    proc = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "keys", "generate", str(tmp_path / "k"),
                            "--name", "server"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     pub, sec = tmp_path / "k" / "server.key", tmp_path / "k" / "server.key_secret"
@@ -36,7 +36,7 @@ def test_keys_generate_writes_safe_files(tmp_path: Path):
     assert stat.S_IMODE(pub.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o700
     assert "secret-key" in sec.read_text() and "secret-key" not in pub.read_text()
-    again = subprocess.run([sys.executable, "-m", "facecast.cli", "keys", "generate", str(tmp_path / "k")],
+    again = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "keys", "generate", str(tmp_path / "k")],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "exists" in again.stderr  # never overwrites
 
@@ -67,14 +67,14 @@ def test_non_loopback_needs_curve(keys, default_store, tmp_path: Path):
     with pytest.raises(ValueError, match="without CurveZMQ"):
         check_bind_endpoint("tcp://0.0.0.0:5555")
     assert check_bind_endpoint("tcp://0.0.0.0:5555", curve=True) == "tcp://0.0.0.0:5555"
-    proc = subprocess.run([sys.executable, "-m", "facecast.cli", "serve", "--bind", "tcp://0.0.0.0:0",
+    proc = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "serve", "--bind", "tcp://0.0.0.0:0",
                            "--store", str(default_store.root), "--curve-secret-key", str(keys["server_sec"])],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "allow-list" in proc.stderr  # keys without an allow-list: refused
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(CurveError, match="no .key files"):
-        from facecast.curve import secure_server
+        from facecast.transport.curve import secure_server
         import zmq
 
         ctx = zmq.Context()

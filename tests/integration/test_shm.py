@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from facecast.client import Client, FacecastError
-from facecast.ring_reader import RingReader, RingReadError
+from facecast.client.ring_reader import RingReader, RingReadError
 from tests.integration.daemon_process import start_daemon
 
 pytestmark = pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this system")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from facecast.bench.soak import format_soak, run_soak
+from facecast.apps.bench.soak import format_soak, run_soak
 from tests.integration.daemon_process import start_daemon
 
 log = logging.getLogger(__name__)

@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 import pyvirtualcam
 
-from facecast.cli import main as cli_main
+from facecast.apps.cli import main as cli_main
 from facecast.config import AppConfig, VirtualCamConfig
-from facecast.inference.renderers.stamp import stamp_is_consistent, stamp_word
-from facecast.pose_link import STAGES, DeliveredFrame
-from facecast.track import TrackOptions, run_replay, run_track
-from facecast.tracker.capture import open_source
-from facecast.tracker.recording import read_recording
-from facecast.tracker.tracking import TRACKING
+from facecast.render.stamp import stamp_is_consistent, stamp_word
+from facecast.client.pose_link import STAGES, DeliveredFrame
+from facecast.apps.track import TrackOptions, run_replay, run_track
+from facecast.capture.camera import open_source
+from facecast.capture.recording import read_recording
+from facecast.tracking.driver import TRACKING
 from tests.integration.daemon_process import start_daemon
 from tests.integration.test_virtualcam import RecordingBackend
 
@@ -39,7 +39,7 @@ def warp_daemon(default_store, tmp_path_factory):
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facecast.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "facecast.apps.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -74,7 +74,7 @@ def test_preview_window_opens_on_a_display(warp_daemon, shared_videos: Path):
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         # The whole of d0 (3.1 s), no wall-clock --seconds: on a loaded machine 2 s of wall
         # time did not reach the re-calibration 1 s into the video.
-        track = subprocess.Popen([sys.executable, "-m", "facecast.cli", "track", "--video",
+        track = subprocess.Popen([sys.executable, "-m", "facecast.apps.cli", "track", "--video",
                                   str(shared_videos / "d0.mp4"), "--connect", warp_daemon.endpoint, "--preview",
                                   "--calibrate-after", "1.0"], env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
@@ -190,7 +190,7 @@ def test_record_then_replay_sends_the_same_poses(tmp_path: Path, default_store, 
 def test_user_mistakes_are_one_clear_line(args: list[str], needle: str, caplog, model_dir):
     if "--camera" in args and Path("/dev/video63").exists():
         pytest.skip("/dev/video63 exists here")
-    with caplog.at_level(logging.ERROR, logger="facecast.cli"):
+    with caplog.at_level(logging.ERROR, logger="facecast.apps.cli"):
         rc = cli_main(args)
     assert rc == 2
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

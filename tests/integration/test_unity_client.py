@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from facecast.client import Client
-from facecast.tracker.procedural import procedural_performance
+from facecast.tracking.procedural import procedural_performance
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITY = ROOT / "unity_client"

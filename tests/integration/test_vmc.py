@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 from pythonosc.udp_client import SimpleUDPClient
 
-from facecast import topology as topo
+from facecast.core import topology as topo
 from facecast.client import Client
-from facecast.tracker.vmc import ADDRESS_BLEND_APPLY, ADDRESS_BLEND_VAL, ADDRESS_BONE_POS
+from facecast.capture.vmc import ADDRESS_BLEND_APPLY, ADDRESS_BLEND_VAL, ADDRESS_BONE_POS
 
 SIZE = 128
 
@@ -50,7 +50,7 @@ def test_osc_packets_drive_the_rendered_frames(default_daemon, tmp_path: Path) -
     video = tmp_path / "vmc.avi"
     log_path = tmp_path / "vmc.log"
     out_path = tmp_path / "vmc.out"
-    cmd = [sys.executable, "-m", "facecast.cli", "vmc", "--port", str(port), "--connect", default_daemon.endpoint,
+    cmd = [sys.executable, "-m", "facecast.apps.cli", "vmc", "--port", str(port), "--connect", default_daemon.endpoint,
            "--character", "default", "--size", str(SIZE), "--output", str(video), "--report-s", "0.5"]
     with open(log_path, "wb") as log_file, open(out_path, "wb") as out_file:
         proc = subprocess.Popen(cmd, stdout=out_file, stderr=log_file)

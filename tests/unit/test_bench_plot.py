@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from facecast.bench.plot import FIGURE_DPI, PANEL_SIZE_IN, plot_rows
+from facecast.apps.bench.plot import FIGURE_DPI, PANEL_SIZE_IN, plot_rows
 
 ROWS = [
     {"engine": "torch", "batch": b, "fps": 100.0 * b ** 0.8, "p99_ms": 2.0 + b} for b in (1, 4, 8, 16, 32)

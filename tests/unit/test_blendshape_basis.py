@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facecast import topology as topo
+from facecast.core import topology as topo
 from facecast.protocol import ARKIT_BLENDSHAPES
-from facecast.tracker import basis_fit as bf
-from facecast.tracker.blendshape_basis import (
+from facecast.capture import basis_fit as bf
+from facecast.tracking.blendshape_basis import (
     BasisFileMissing,
     BlendshapeBasis,
     BlendshapeRig,
@@ -19,8 +19,8 @@ from facecast.tracker.blendshape_basis import (
     load_basis,
     save_basis,
 )
-from facecast.tracker.head_pose import HeadPose, rotate_landmarks
-from facecast.tracker.landmarks import BLENDSHAPE_NAMES
+from facecast.tracking.head_pose import HeadPose, rotate_landmarks
+from facecast.tracking.face import BLENDSHAPE_NAMES
 
 JAW_OPEN = ARKIT_BLENDSHAPES.index("jawOpen")
 
@@ -66,7 +66,7 @@ def test_stored_held_out_figures_show_the_basis_beats_the_neutral_face(basis: Bl
 def test_basis_predicts_frames_of_the_held_out_video(basis: BlendshapeBasis, model_dir: Path,
                                                      shared_videos: Path) -> None:
     """Re-track 60 real frames of the video the shipped basis never saw and score it."""
-    from facecast.tracker.landmarks import LandmarkDetector
+    from facecast.capture.landmarks import LandmarkDetector
 
     name = basis.metadata["held_out_video"]
     with LandmarkDetector() as detector:

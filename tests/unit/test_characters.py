@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facecast.bridge.characters import (
+from facecast.characters.store import (
     CROP_SIZE,
     Character,
     CharacterExists,
@@ -22,8 +22,8 @@ from facecast.bridge.characters import (
     UnknownCharacter,
     validate_name,
 )
-from facecast.inference.renderers.base import CharacterAssets
-from facecast.tracker.landmarks import LandmarkDetector, UnreadableMedia, read_image
+from facecast.characters.assets import CharacterAssets
+from facecast.capture.landmarks import LandmarkDetector, UnreadableMedia, read_image
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CHARACTERS = sorted((SHARED / "data" / "characters").glob("*.jpg"))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from facecast.bridge.endpoints import EndpointError, check_bind_endpoint
+from facecast.transport.endpoints import EndpointError, check_bind_endpoint
 from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
 
 

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from facecast.protocol import ErrorCode, ProtocolError, decode_pixels, encode_pixels, pack_array, unpack_array
+from facecast.protocol import ErrorCode, ProtocolError, pack_array, unpack_array
+from facecast.core.pixels import decode_pixels, encode_pixels
 from facecast.protocol.arrays import MAX_ARRAY_ELEMENTS
 from facecast.protocol.formats import PIXEL_FORMATS, RAW_PIXEL_FORMATS
 from facecast.protocol.shm_layout import (
@@ -33,7 +34,7 @@ from facecast.protocol.shm_layout import (
     RingLayout,
     parse_header,
 )
-from facecast.ring_reader import RingFrame, RingReader, RingReadError
+from facecast.client.ring_reader import RingFrame, RingReader, RingReadError
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

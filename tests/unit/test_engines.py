@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from facecast.cli import main
-from facecast.filehash import sha256_of
-from facecast.inference.models import TalkingHead, get_config, load_checkpoint, save_checkpoint
-from facecast.inference.models.config import config_to_dict
-from facecast.inference.runtime.base import Engine, EngineUnavailable, available_engines, create_engine
-from facecast.inference.runtime.manifest import ManifestMismatch, manifest_path
-from facecast.inference.runtime.onnx_engine import OnnxEngine
-from facecast.inference.runtime.torch_engine import TorchEngine
+from facecast.apps.cli import main
+from facecast.core.filehash import sha256_of
+from facecast.model.networks import TalkingHead, get_config, load_checkpoint, save_checkpoint
+from facecast.model.networks.config import config_to_dict
+from facecast.model.engines.base import Engine, EngineUnavailable, available_engines, create_engine
+from facecast.model.engines.manifest import ManifestMismatch, manifest_path
+from facecast.model.engines.onnx_engine import OnnxEngine
+from facecast.model.engines.torch_engine import TorchEngine
 
 # fp32 ONNX Runtime (CPU) vs fp32 torch (CPU): the same arithmetic in another order. Outputs
 # are tanh/sigmoid in [-1, 1]; measured differences are ~1e-5 (tiny) and ~1e-5..1e-4
@@ -276,7 +276,7 @@ def test_onnx_engine_cuda_provider_matches_torch(tiny) -> None:
 
 def test_bench_render_writes_rows_and_ratios(tmp_path: Path) -> None:
     """The bench's bookkeeping (not its figures): one row per batch, consistent units, ratios."""
-    from facecast.bench.engines import ratios
+    from facecast.apps.bench.engines import ratios
 
     out = tmp_path / "render.json"
     assert main(["bench", "render", "--configs", "tiny", "--engines", "torch", "--batches", "1,8", "--seconds", "0",

@@ -10,8 +10,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from facecast.cli import main
-from facecast.evaluation.reenactment import EvalOptions, run_eval
+from facecast.apps.cli import main
+from facecast.apps.evaluation.reenactment import EvalOptions, run_eval
 
 K, HELD_OUT = 4, 6
 STEPS = 30  # fine-tuning steps: ~0.1 s each on an idle 2-core CPU
@@ -89,7 +89,7 @@ def test_finetuning_raises_held_out_ssim(before: dict, ckpt: Path, shared_videos
 def test_identity_similarity_with_dlib(default_store) -> None:
     """Only where the optional extra is installed (pip install 'facecast[identity]')."""
     pytest.importorskip("dlib", reason="dlib not installed (optional extra facecast[identity])")
-    from facecast.evaluation.identity import IdentityScorer
+    from facecast.apps.evaluation.identity import IdentityScorer
 
     scorer = IdentityScorer.create()
     if scorer is None:

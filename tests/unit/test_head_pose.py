@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from facecast import topology as topo
-from facecast.tracker.head_pose import (
+from facecast.core import topology as topo
+from facecast.tracking.head_pose import (
     HeadPose,
     euler_from_matrix,
     euler_from_quaternion,
@@ -21,7 +21,7 @@ from facecast.tracker.head_pose import (
     rotation_from_transform,
     rotation_matrix,
 )
-from facecast.tracker.procedural import ExpressionRig
+from facecast.tracking.procedural import ExpressionRig
 
 angle = st.floats(-np.pi + 1e-3, np.pi - 1e-3)
 pitch_angle = st.floats(-np.pi / 2 + 1e-2, np.pi / 2 - 1e-2)
@@ -133,7 +133,7 @@ def test_procedural_head_turn_is_recovered_from_a_synthetic_transform(default_ne
 def test_mediapipe_transform_on_a_real_video(model_dir: object, shared_videos: object) -> None:
     """On a real video with head turns, the transform's yaw follows the nose (it moves to
     the image's left as yaw grows) and frontalizing takes most of the roll out."""
-    from facecast.tracker.landmarks import LandmarkDetector
+    from facecast.capture.landmarks import LandmarkDetector
 
     yaw, nose_x, eye_roll, eye_roll_frontal = [], [], [], []
     with LandmarkDetector() as det:

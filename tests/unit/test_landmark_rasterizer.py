@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from facecast.inference.models.rasterizer import PART_COLOURS, LandmarkRasterizer, part_segments
-from facecast.topology import parts, to_ibug68
+from facecast.model.networks.rasterizer import PART_COLOURS, LandmarkRasterizer, part_segments
+from facecast.core.topology import parts, to_ibug68
 
 
 @pytest.fixture(scope="module")

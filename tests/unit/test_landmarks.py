@@ -13,15 +13,8 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from facecast.tracker.landmarks import (
-    BLENDSHAPE_NAMES,
-    NUM_LANDMARKS,
-    FaceLandmarks,
-    LandmarkDetector,
-    UnreadableMedia,
-    read_image,
-    read_video_frames,
-)
+from facecast.capture.landmarks import LandmarkDetector, UnreadableMedia, read_image, read_video_frames
+from facecast.tracking.face import BLENDSHAPE_NAMES, NUM_LANDMARKS, FaceLandmarks
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CHARACTERS = sorted((SHARED / "data" / "characters").glob("*.jpg"))
@@ -179,7 +172,7 @@ def test_unclosed_detector_exits_quietly() -> None:
     video = _shared("data/videos/d0.mp4")
     script = (
         "from skimage import data\n"
-        "from facecast.tracker.landmarks import LandmarkDetector\n"
+        "from facecast.capture.landmarks import LandmarkDetector\n"
         f"det = LandmarkDetector({str(model)!r})\n"
         "assert len(det.detect(data.astronaut())) == 1\n"
         f"gen = det.track_video({str(video)!r}, progress=False)\n"

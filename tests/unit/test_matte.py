@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facecast import topology as topo
-from facecast.bridge.characters import Character, CharacterStore
-from facecast.inference.matte import head_matte
-from facecast.inference.renderers.base import RenderRequest
-from facecast.inference.renderers.warp import WarpRenderer
-from facecast.tracker.landmarks import LandmarkDetector
+from facecast.core import topology as topo
+from facecast.characters.store import Character, CharacterStore
+from facecast.characters.matte import head_matte
+from facecast.render.base import RenderRequest
+from facecast.render.warp import WarpRenderer
+from facecast.capture.landmarks import LandmarkDetector
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Iterator
 import platformdirs
 import pytest
 
-from facecast.tracker import model_files as mf
+from facecast.capture import model_files as mf
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 

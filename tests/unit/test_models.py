@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facecast.cli import main
-from facecast.inference.models import (CONFIGS, CheckpointError, TalkingHead, config_from_dict, config_to_dict,
+from facecast.apps.cli import main
+from facecast.model.networks import (CONFIGS, CheckpointError, TalkingHead, config_from_dict, config_to_dict,
                                        get_config, load_checkpoint, save_checkpoint)
-from facecast.inference.models.info import model_info
-from facecast.inference.models.rasterizer import LandmarkRasterizer
-from facecast.inference.models.self_attention import SelfAttention
+from facecast.model.networks.info import model_info
+from facecast.model.networks.rasterizer import LandmarkRasterizer
+from facecast.model.networks.self_attention import SelfAttention
 
 TINY = get_config("tiny")
 S = TINY.image_size
@@ -287,7 +287,7 @@ def test_model_info_cli(capsys):
 @pytest.mark.parametrize("name", ["paper", "realtime"])
 def test_full_size_generators_shapes(name: str):
     # Shapes only (meta device): the 256² generators without spending CPU time on them.
-    from facecast.inference.models import Generator
+    from facecast.model.networks import Generator
 
     cfg = get_config(name)
     with torch.device("meta"):

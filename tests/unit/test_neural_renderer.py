@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 import torch
 
-from facecast import topology as topo
-from facecast.bridge.characters import CharacterStore, InvalidCharacterName, UnknownCharacter
-from facecast.cli import main
+from facecast.core import topology as topo
+from facecast.characters.store import CharacterStore, InvalidCharacterName, UnknownCharacter
+from facecast.apps.cli import main
 from facecast.config import RenderConfig
-from facecast.filehash import sha256_of
-from facecast.inference.models import TalkingHead, get_config, save_checkpoint
-from facecast.inference.neural_assets import (
+from facecast.core.filehash import sha256_of
+from facecast.model.networks import TalkingHead, get_config, save_checkpoint
+from facecast.characters.neural_assets import (
     NeuralAssets, NeuralAssetsError, assets_path, list_assets, load_assets, save_assets,
 )
-from facecast.inference.renderers.base import RenderRequest, create_renderer, renderer_config_keys
-from facecast.inference.renderers.neural import NeuralCharacter, NeuralRenderer
+from facecast.render.base import RenderRequest, create_renderer, renderer_config_keys
+from facecast.render.neural import NeuralCharacter, NeuralRenderer
 
 
 def _checkpoint(path: Path, seed: int) -> Path:
@@ -41,7 +41,7 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def store(tmp_path_factory: pytest.TempPathFactory, default_store: CharacterStore,
           shared_characters: list[Path]) -> CharacterStore:
     """A private store (tests write neural assets into it): the astronaut and Mona Lisa."""
-    from facecast.tracker.landmarks import LandmarkDetector
+    from facecast.capture.landmarks import LandmarkDetector
 
     s = CharacterStore(tmp_path_factory.mktemp("neural-store"))
     mona = next(p for p in shared_characters if p.stem == "mona_lisa")
@@ -153,7 +153,7 @@ def test_enroll_with_checkpoint_writes_assets_keyed_by_sha(renderer: NeuralRende
     assert stored.adain.shape == (renderer.engine.adain_size,)
     assert torch.allclose(stored.w, stored.embedding)
     # The renderer uses the stored vector (no warning), equal to what it would compute.
-    caplog.set_level(logging.WARNING, "facecast.inference.renderers.neural")
+    caplog.set_level(logging.WARNING, "facecast.render.neural")
     store.evict("pearl")
     handle = renderer.prepare(store.load("pearl").assets())
     assert handle.source == "enrolled" and not caplog.records
@@ -249,7 +249,7 @@ def test_onnx_engine_renders_like_torch_and_full_finetunes_run_in_torch(tiny_onn
     tuned_dir.mkdir()
     save_assets(tuned_dir, NeuralAssets(sha256_of(ckpt), emb, ref.engine.adain_for(emb).cpu(), emb.clone(), own, 1, 3))
     tuned = dataclasses.replace(mona.assets(), name="tuned", directory=tuned_dir)
-    caplog.set_level(logging.WARNING, "facecast.inference.renderers.neural")
+    caplog.set_level(logging.WARNING, "facecast.render.neural")
     frames = {}
     for label, r in (("torch", ref), ("onnx", ort)):
         handles = [r.prepare(astro.assets()), r.prepare(mona.assets()), r.prepare(tuned)]

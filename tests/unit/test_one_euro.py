@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facecast.bench.tracker import jitter_px, lag_s
+from facecast.apps.bench.tracker import jitter_px, lag_s
 from facecast.config import TrackerConfig
-from facecast.tracker.one_euro import OneEuroFilter, smoothing_factor
+from facecast.tracking.one_euro import OneEuroFilter, smoothing_factor
 
 FPS = 30.0
 
@@ -76,8 +76,8 @@ def tracked(model_dir, shared_videos):
     """Landmarks of a moving segment (d12, all 183 frames, fast head and mouth motion) and of
     a still one: one real frame of d3 repeated 60 times with camera noise (sigma 8 grey
     levels, an indoor webcam)."""
-    from facecast.tracker.capture import CapturedFrame, open_source
-    from facecast.tracker.live import StreamLandmarker, detections
+    from facecast.capture.camera import CapturedFrame, open_source
+    from facecast.capture.live import StreamLandmarker, detections
 
     with open_source(video=shared_videos / "d12.mp4") as src, StreamLandmarker("video") as lm:
         dets = list(detections(src, lm))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from facecast import topology as topo
-from facecast.tracker.procedural import ExpressionRig, procedural_performance
-from facecast.tracker.retarget import retarget_relative
+from facecast.core import topology as topo
+from facecast.tracking.procedural import ExpressionRig, procedural_performance
+from facecast.tracking.retarget import retarget_relative
 
 
 def _eye_gap(p):

@@ -8,9 +8,9 @@ import msgpack
 import numpy as np
 import pytest
 
-from facecast.tracker.head_pose import HeadPose, head_pose_from_transform
-from facecast.tracker.landmarks import BLENDSHAPE_NAMES, FaceLandmarks
-from facecast.tracker.recording import (
+from facecast.tracking.head_pose import HeadPose, head_pose_from_transform
+from facecast.tracking.face import BLENDSHAPE_NAMES, FaceLandmarks
+from facecast.capture.recording import (
     FORMAT_NAME,
     FORMAT_VERSION,
     RecordingError,

@@ -9,12 +9,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from facecast import topology as topo
+from facecast.core import topology as topo
 from facecast.config import TrackerConfig
-from facecast.tracker.head_pose import rotation_matrix
-from facecast.tracker.procedural import procedural_performance
-from facecast.tracker.retarget import Retargeter, face_frame, similarity_fit, to_pixels
-from facecast.tracker.tracking import DriverPipeline
+from facecast.tracking.head_pose import rotation_matrix
+from facecast.tracking.procedural import procedural_performance
+from facecast.tracking.retarget import Retargeter, face_frame, similarity_fit, to_pixels
+from facecast.tracking.driver import DriverPipeline
 
 
 def test_similarity_fit_recovers_a_known_transform():
@@ -63,8 +63,8 @@ def _aspect(points: np.ndarray) -> float:
 def d11(model_dir, shared_videos):
     """The first 150 frames of d11 (VIDEO mode): a round face (height/width 1.0), talking,
     turning and nodding its head by up to 27 degrees."""
-    from facecast.tracker.capture import open_source
-    from facecast.tracker.live import StreamLandmarker, detections
+    from facecast.capture.camera import open_source
+    from facecast.capture.live import StreamLandmarker, detections
 
     with open_source(video=shared_videos / "d11.mp4", max_frames=150) as src, StreamLandmarker("video") as lm:
         dets = list(detections(src, lm))
@@ -76,7 +76,7 @@ def test_self_reenactment_reproduces_the_video(d11, tmp_path):
     """Enroll a character on frame 0 of the video, drive it with the same video: the sent
     landmarks are the video's landmarks in the character's crop — exactly without smoothing,
     and within the One Euro filter's lag with it (d11 moves fast)."""
-    from facecast.bridge.characters import CharacterStore
+    from facecast.characters.store import CharacterStore
 
     store = CharacterStore(tmp_path / "store")
     character = store.enroll("self", [d11[0].frame.rgb], video_shots=1)

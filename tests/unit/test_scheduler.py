@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from facecast.bridge.scheduler import LatestWinsScheduler
+from facecast.server.scheduler import LatestWinsScheduler
 
 
 def test_latest_wins_replaces_pending_pose():

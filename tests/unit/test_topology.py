@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facecast import topology as topo
+from facecast.core import topology as topo
 
 
 @pytest.mark.parametrize("fmt,count", [("mediapipe478", 478), ("ibug68", 68)])

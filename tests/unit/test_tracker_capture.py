@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facecast.tracker.capture import (
+from facecast.capture.camera import (
     CameraSource,
     CameraUnavailable,
     NoCamera,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facecast.tracker.capture import open_source
-from facecast.tracker.head_pose import head_pose_from_transform
-from facecast.tracker.landmarks import BLENDSHAPE_NAMES
-from facecast.tracker.live import StreamLandmarker, detections
+from facecast.capture.camera import open_source
+from facecast.tracking.head_pose import head_pose_from_transform
+from facecast.tracking.face import BLENDSHAPE_NAMES
+from facecast.capture.live import StreamLandmarker, detections
 
 FRAMES_PER_VIDEO = 60  # the first 2-2.4 s of each video keeps the test short on 2 CPU cores
 

@@ -13,9 +13,9 @@ import pytest
 
 from facecast.config import TrackerConfig
 from facecast.protocol import TRACKING_STATES, Pose, decode, encode
-from facecast.tracker.landmarks import BLENDSHAPE_NAMES, FaceLandmarks
-from facecast.tracker.procedural import ExpressionRig
-from facecast.tracker.tracking import EASING, HOLDING, LOST, TRACKING, DriverPipeline
+from facecast.tracking.face import BLENDSHAPE_NAMES, FaceLandmarks
+from facecast.tracking.procedural import ExpressionRig
+from facecast.tracking.driver import EASING, HOLDING, LOST, TRACKING, DriverPipeline
 
 FPS = 30.0
 CFG = dataclasses.replace(TrackerConfig(), hold_s=0.5, ease_s=1.0, no_face_warning_s=1.0, calibration_frames=3)
@@ -42,7 +42,7 @@ def test_loss_holds_then_eases_to_neutral_then_comes_back(neutral, caplog):
     pipe.set_driver_neutral(driver_neutral, (640, 480))
     frames = [(driver, True)] * 30 + [(None, False)] * 90 + [(driver, True)] * 30
     outs = []
-    with caplog.at_level(logging.INFO, logger="facecast.tracker.tracking"):
+    with caplog.at_level(logging.INFO, logger="facecast.tracking.driver"):
         for i, (points, seen) in enumerate(frames):
             outs.append(pipe.update(_face(points) if seen else None, i / FPS, i, (640, 480)))
     states = [o.state for o in outs]
@@ -91,7 +91,7 @@ def test_calibration_waits_for_faces_and_can_be_redone(neutral):
 
 
 def test_head_rotation_is_relative_to_the_calibrated_neutral(neutral):
-    from facecast.tracker.head_pose import HeadPose
+    from facecast.tracking.head_pose import HeadPose
 
     def face(yaw: float, pitch: float) -> FaceLandmarks:
         transform = np.eye(4, dtype=np.float32)  # MediaPipe's matrix: OpenGL axes (y up, z towards the viewer)
@@ -128,8 +128,8 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
 def test_real_face_leaving_the_video_is_reported(tmp_path, model_dir, shared_videos, default_store, caplog):
     """A real video whose face disappears for 3 s (grey frames): MediaPipe loses it, the
     pipeline reports every state in order, and the face is found again."""
-    from facecast.tracker.capture import open_source
-    from facecast.tracker.live import StreamLandmarker, detections
+    from facecast.capture.camera import open_source
+    from facecast.capture.live import StreamLandmarker, detections
 
     with open_source(video=shared_videos / "d0.mp4", max_frames=25) as src:
         face_frames = [src.read().rgb for _ in range(25)]
@@ -138,7 +138,7 @@ def test_real_face_leaving_the_video_is_reported(tmp_path, model_dir, shared_vid
     _write_video(video, face_frames + [grey] * 75 + face_frames, 25.0)
     pipe = DriverPipeline(CFG, default_store.load("default").neutral)
     states = []
-    with caplog.at_level(logging.WARNING, logger="facecast.tracker.tracking"):
+    with caplog.at_level(logging.WARNING, logger="facecast.tracking.driver"):
         with open_source(video=video) as src, StreamLandmarker("video") as lm:
             for det in detections(src, lm):
                 out = pipe.update(det.face, det.frame.timestamp_s, det.frame.index, det.frame.size)

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from facecast.cli import main
-from facecast.inference.models.talking_head import load_checkpoint
-from facecast.inference.training.dataset_format import LANDMARK_FORMAT, NUM_LANDMARKS
-from facecast.inference.training.episodes import EpisodeDataset, collate_episodes
-from facecast.inference.training.finetune import finetune
-from facecast.inference.training.losses import l1_loss
-from facecast.inference.training.ms_ssim import ms_ssim
-from facecast.inference.training.trainer import TrainConfig, TrainError, preview_batch, run_training
+from facecast.apps.cli import main
+from facecast.model.networks.talking_head import load_checkpoint
+from facecast.training.dataset_format import LANDMARK_FORMAT, NUM_LANDMARKS
+from facecast.training.episodes import EpisodeDataset, collate_episodes
+from facecast.training.finetune import finetune
+from facecast.training.losses import l1_loss
+from facecast.training.ms_ssim import ms_ssim
+from facecast.training.trainer import TrainConfig, TrainError, preview_batch, run_training
 
 K = 4
 SIZE = 64
@@ -36,7 +36,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory: pytest.TempPathFactory, shared_videos: Path, model_dir: Path) -> Path:
-    from facecast.dataset.build import BuildOptions, build_dataset
+    from facecast.training.dataset_build import BuildOptions, build_dataset
 
     src = tmp_path_factory.mktemp("train-videos")
     for name in VIDEOS:
@@ -60,8 +60,8 @@ def short_run(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_landmark_format_is_the_trackers():
-    from facecast.tracker.landmarks import LANDMARK_FORMAT as TRACKER_FORMAT
-    from facecast.tracker.landmarks import NUM_LANDMARKS as TRACKER_POINTS
+    from facecast.tracking.face import LANDMARK_FORMAT as TRACKER_FORMAT
+    from facecast.tracking.face import NUM_LANDMARKS as TRACKER_POINTS
 
     assert (LANDMARK_FORMAT, NUM_LANDMARKS) == (TRACKER_FORMAT, TRACKER_POINTS)
 

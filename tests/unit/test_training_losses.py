@@ -10,15 +10,15 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from facecast.inference.training.content_loss import ContentLoss
-from facecast.inference.training.losses import (
+from facecast.training.content_loss import ContentLoss
+from facecast.training.losses import (
     LossConfig, alpha_loss, d_hinge_loss, embedding_match_loss, feature_matching_loss, g_adversarial_loss,
 )
-from facecast.inference.training.ms_ssim import ms_ssim, ms_ssim_scales, ssim
-from facecast.inference.training.perceptual_weights import (
+from facecast.training.ms_ssim import ms_ssim, ms_ssim_scales, ssim
+from facecast.training.perceptual_weights import (
     VGG19_FILE, PerceptualWeightsError, PerceptualWeightsMissing, load_vgg19, load_vggface,
 )
-from facecast.inference.training.vgg_features import VGG16_LAYERS, VGG19_LAYERS, conv_indices
+from facecast.training.vgg_features import VGG16_LAYERS, VGG19_LAYERS, conv_indices
 
 NOISE = (0.02, 0.1, 0.3)
 

@@ -9,8 +9,8 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from facecast.protocol import ARKIT_BLENDSHAPES
-from facecast.tracker.head_pose import HeadPose
-from facecast.tracker.vmc import (
+from facecast.tracking.head_pose import HeadPose
+from facecast.capture.vmc import (
     ADDRESS_BLEND_APPLY,
     ADDRESS_BLEND_VAL,
     ADDRESS_BONE_POS,

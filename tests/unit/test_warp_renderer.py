@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facecast import topology as topo
-from facecast.inference.renderers.base import CharacterAssets, RenderRequest
-from facecast.inference.renderers.warp import WarpCharacter, WarpRenderer
+from facecast.core import topology as topo
+from facecast.characters.assets import CharacterAssets
+from facecast.render.base import RenderRequest
+from facecast.render.warp import WarpCharacter, WarpRenderer
 
 @pytest.fixture(scope="module")
 def astronaut(default_store) -> CharacterAssets:

@@ -35,12 +35,11 @@ from facecast.protocol.messages import (
     Welcome,
     message_types,
 )
-from facecast.protocol.pixels import decode_pixels, encode_pixels
 
 __all__ = [
     "ARKIT_BLENDSHAPES", "LANDMARK_FORMATS", "OUTPUT_MODES", "PIXEL_FORMATS", "PROTOCOL_VERSION",
     "RAW_PIXEL_FORMATS", "TRACKING_STATES", "TIMING_KEYS", "DEFAULT_MAX_BYTES", "Bind", "Bound", "Bye", "CharacterList",
     "Characters", "DecodeError", "Error", "ErrorCode", "Frame", "Goodbye", "Hello", "Message", "Ping",
-    "Pong", "Pose", "ProtocolError", "Stats", "StatsReport", "Welcome", "decode", "decode_pixels",
-    "encode", "encode_pixels", "message_types", "pack_array", "unpack_array",
+    "Pong", "Pose", "ProtocolError", "Stats", "StatsReport", "Welcome", "decode",
+    "encode", "message_types", "pack_array", "unpack_array",
 ]

@@ -7,7 +7,7 @@ using System.Threading;
 namespace Facecast.Shm
 {
     /// <summary>Reads a session's shared-memory texture ring (docs/protocol.md §12), the C#
-    /// twin of facecast.ring_reader.RingReader. Maps the ring read-only: on Windows the named
+    /// twin of facecast.client.ring_reader.RingReader. Maps the ring read-only: on Windows the named
     /// file mapping, on Linux the file /dev/shm/NAME. Same machine as the daemon only.
     /// Thread use: one reader per thread (the copy helpers are not synchronized).</summary>
     public sealed unsafe class RingReader : IDisposable

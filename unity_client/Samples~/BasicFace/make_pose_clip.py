@@ -5,7 +5,7 @@
 (Without --store it enrolls the default character in a temporary store, which needs the
 MediaPipe face_landmarker.task model, like `facecast serve` does the first time.)
 
-The clip is a short procedural performance (facecast.tracker.procedural) on the daemon's
+The clip is a short procedural performance (facecast.tracking.procedural) on the daemon's
 built-in `default` character's neutral landmarks. Binary, little-endian:
 
     char[4] magic "FCPC" | u32 version 1 | u32 frames T | f32 fps
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facecast.bridge.characters import CharacterStore
-from facecast.tracker.procedural import procedural_performance
+from facecast.characters.store import CharacterStore
+from facecast.tracking.procedural import procedural_performance
 
 HERE = Path(__file__).resolve().parent
 

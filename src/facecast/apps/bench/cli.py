@@ -1,0 +1,73 @@
+"""`facecast bench ...`: the benchmark commands' arguments and dispatch (light: each
+benchmark's heavy imports happen when it runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from facecast.apps.bench.engines import add_render_bench_arguments, run_render_bench
+from facecast.apps.bench.serve import add_serve_bench_arguments, run_serve_bench
+from facecast.apps.bench.soak import add_soak_arguments, run_soak_command
+from facecast.apps.bench.tracker import add_tracker_bench_arguments, run_tracker_bench
+from facecast.config import AppConfig, add_knob_flags
+
+
+def add_bench_parsers(bench: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """The `facecast bench` subcommands, each with the common --config/--set/-v."""
+    b = bench.add_parser("bridge", parents=[common], help="daemon round trip vs a raw ZeroMQ echo of the same bytes")
+    b.add_argument("--frames", type=int, default=500)
+    b.add_argument("--size", type=int, default=256)
+    add_knob_flags(b, "store.root")
+    b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    b = bench.add_parser("delivery", parents=[common], help="frame delivery: inline reply vs shared-memory ring")
+    b.add_argument("--frames", type=int, default=300)
+    b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    add_knob_flags(b, "store.root")
+    b = bench.add_parser("warp", parents=[common], help="warp renderer frames/s at 256/512, batch 1/8")
+    b.add_argument("--seconds", type=float, default=2.0)
+    add_knob_flags(b, "store.root")
+    b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    b = bench.add_parser("render", parents=[common],
+                         help="neural generator engines (torch, onnx): frames/s, p50/p99 per config and batch size")
+    add_render_bench_arguments(b)
+    b = bench.add_parser("soak", parents=[common], help="many clients at a fixed rate for minutes: memory, fairness")
+    add_soak_arguments(b)
+    add_knob_flags(b, "store.root")
+    b = bench.add_parser("serve", parents=[common],
+                         help="simulated clients through the real daemon: fps, p99 latency, drops per client count")
+    add_serve_bench_arguments(b)
+    add_knob_flags(b, "store.root")
+    b = bench.add_parser("tracker", parents=[common],
+                         help="tracker frames/s with and without blendshapes, One Euro jitter/lag, track --video stages")
+    add_tracker_bench_arguments(b)
+    add_knob_flags(b, "store.root")
+
+
+def run_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
+    runners = {"soak": run_soak_command, "render": run_render_bench, "serve": run_serve_bench,
+               "tracker": run_tracker_bench}
+    if args.bench in runners:
+        return runners[args.bench](cfg, args)
+    if args.bench == "bridge":
+        from facecast.apps.bench.bridge import bench_bridge, format_bridge
+
+        rows = bench_bridge(cfg, frames=args.frames, size=args.size)
+        text = format_bridge(rows)
+    elif args.bench == "delivery":
+        from facecast.apps.bench.delivery import bench_delivery, format_delivery
+
+        rows = bench_delivery(cfg, frames=args.frames)
+        text = format_delivery(rows)
+    else:
+        from facecast.apps.bench.render import bench_renderer, format_render
+
+        rows = bench_renderer(cfg, "warp", seconds=args.seconds)
+        text = format_render(rows)
+    sys.stdout.write(text + "\n")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0

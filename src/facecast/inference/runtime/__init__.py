@@ -1,7 +1,0 @@
-"""Runtime engines for the generator: ``torch`` (the reference) and ``onnx`` (ONNX Runtime),
-behind one contract (``base.Engine``, built with ``base.create_engine``), plus the ONNX
-export and its manifest. See docs/engines.md.
-
-Kept free of imports: the CLI imports ``runtime.cli`` for its arguments without loading
-torch or onnxruntime.
-"""

@@ -1,0 +1,256 @@
+"""The facecast daemon: a ZeroMQ ROUTER that turns pose messages into frame replies.
+
+One I/O thread owns the socket: it decodes and validates every message, answers requests
+(handlers) and hands poses to the latest-wins scheduler; one render thread renders batches
+(render_worker) and hands results back, which the I/O thread sends out (output). Bad
+input of any kind gets an error reply with a code and a counter, and never disturbs
+another session. This module is the transport and the lifecycle: bind, serve, stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import zmq
+
+from facecast import __version__
+from facecast.characters.store import CharacterStore
+from facecast.config import AppConfig
+from facecast.protocol import DecodeError, ErrorCode, ProtocolError, decode
+from facecast.render.base import Renderer, create_renderer, renderer_config_keys
+from facecast.server.blendshape_input import BlendshapeInput
+from facecast.server.handlers import REQUEST_TYPES, RequestHandlers
+from facecast.server.loaded_characters import LoadedCharacters
+from facecast.server.output import FrameOutput, Replies
+from facecast.server.render_worker import RenderWorker
+from facecast.server.ring_writer import stop_resource_tracker
+from facecast.server.scheduler import LatestWinsScheduler
+from facecast.server.sessions import SessionTable
+from facecast.server.stats import DaemonStats
+from facecast.sinks.base import Sink, create_sink
+from facecast.transport.curve import CurveError, secure_server
+from facecast.transport.endpoints import check_bind_endpoint
+
+log = logging.getLogger(__name__)
+
+_WAKE_ENDPOINT = "inproc://facecast-render-wake-{}"
+
+
+def make_renderer(config: AppConfig) -> Renderer:
+    """The renderer ``[render] renderer`` names, given the ``[render]`` knobs it takes."""
+    name = config.render.renderer
+    options = {key: getattr(config.render, key) for key in renderer_config_keys(name)}
+    return create_renderer(name, **options)
+
+
+class Daemon:
+    """Serve until ``stop()`` (or SIGINT/SIGTERM when run in the main thread)."""
+
+    def __init__(self, config: AppConfig, store: CharacterStore, renderer: Renderer | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.renderer = renderer or make_renderer(config)
+        self.stats = DaemonStats()
+        self.sessions = SessionTable(config.server.max_sessions)
+        self.scheduler = LatestWinsScheduler(config.scheduler.max_batch, config.scheduler.max_wait_ms)
+        self.sinks: list[Sink] = [create_sink(name, config) for name in config.sinks.enabled]
+        self.characters = LoadedCharacters(store, self.renderer, config.server.max_characters, self.stats)
+        self.replies = Replies(self.stats)
+        self.output = FrameOutput(config, self.sessions, self.scheduler, self.stats, self.sinks, self.replies)
+        self.handlers = RequestHandlers(config, store, self.renderer.name, self.stats, self.sessions, self.scheduler,
+                                        self.characters, BlendshapeInput(), self.sinks, self.replies)
+        self._stop = threading.Event()
+        self._bound = threading.Event()
+        self.endpoint: str | None = None
+        self._ctx = zmq.Context()
+        self._router: zmq.Socket | None = None
+        self._thread: threading.Thread | None = None
+        self._startup_error: BaseException | None = None
+        self._auth: Any = None  # the ZAP authenticator thread when CurveZMQ is on
+
+    # ----------------------------------------------------------------- lifecycle
+    def bind(self) -> str:
+        cfg = self.config.server
+        curve = bool(cfg.curve_secret_key)
+        if curve and not cfg.curve_clients_dir:
+            raise CurveError("CurveZMQ needs an allow-list: set server.curve_clients_dir (--curve-clients DIR)")
+        endpoint = check_bind_endpoint(cfg.bind, curve=curve)
+        router = self._ctx.socket(zmq.ROUTER)
+        if curve:
+            self._auth = secure_server(self._ctx, router, cfg.curve_secret_key, cfg.curve_clients_dir)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.RCVHWM, cfg.rcv_hwm)
+        router.setsockopt(zmq.SNDHWM, cfg.snd_hwm)
+        router.setsockopt(zmq.MAXMSGSIZE, cfg.hard_max_message_bytes)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # so replies that cannot be delivered are counted
+        if endpoint.startswith("tcp://["):
+            router.setsockopt(zmq.IPV6, 1)
+        try:
+            router.bind(endpoint)
+        except zmq.ZMQError as exc:
+            router.close(linger=0)
+            if self._auth is not None:
+                self._auth.stop()
+            raise OSError(f"cannot bind {endpoint}: {exc.strerror} (another daemon on that port?)") from None
+        self._router = router
+        self.replies.router = router
+        self.endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        log.info("facecast daemon %s listening on %s (renderer %s, max_batch %d, max_wait %.1f ms)",
+                 __version__, self.endpoint, self.renderer.name, self.config.scheduler.max_batch,
+                 self.config.scheduler.max_wait_ms)
+        return self.endpoint
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def serve_forever(self, install_signal_handlers: bool = False) -> None:
+        if self._router is None:
+            self.bind()
+        if install_signal_handlers:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda signum, _frame: (log.info("signal %d: shutting down", signum), self.stop()))
+        wake_id = _WAKE_ENDPOINT.format(id(self))
+        wake_pull = self._ctx.socket(zmq.PULL)
+        wake_pull.setsockopt(zmq.LINGER, 0)
+        wake_pull.bind(wake_id)
+        wake_push = self._ctx.socket(zmq.PUSH)  # used only by the render thread after start
+        wake_push.setsockopt(zmq.LINGER, 0)
+        wake_push.setsockopt(zmq.SNDHWM, 1)
+        wake_push.connect(wake_id)
+
+        def wake() -> None:
+            try:
+                wake_push.send(b"", zmq.NOBLOCK)
+            except zmq.Again:  # a wake-up is already waiting; that one suffices
+                pass
+
+        started: list[Sink] = []
+        worker = RenderWorker(self.renderer, self.scheduler, self.stats, self.output.results, wake)
+        try:
+            for sink in self.sinks:
+                sink.start()
+                started.append(sink)
+                log.info("sink %s started", sink.name)
+            worker.start()
+            self._bound.set()
+            self._loop(wake_pull)
+        finally:
+            worker.stop()
+            if worker.is_alive():
+                worker.join(timeout=5.0)
+            for sink in started:
+                sink.close()
+            for session in self.sessions.all():
+                self.handlers.end_session(session)
+            if self.stats.counters.get("rings_created"):
+                stop_resource_tracker()
+            for sock in (wake_push, wake_pull, self._router):
+                if sock is not None:
+                    sock.close(linger=0)
+            if self._auth is not None:
+                self._auth.stop()
+            self._ctx.term()
+            self.renderer.close()
+            log.info("facecast daemon stopped; %s", self.stats.snapshot(len(self.sessions))["counters"])
+
+    def start_in_thread(self) -> str:
+        """Bind, serve in a background thread, and return the endpoint (for demo and tests)."""
+        endpoint = self.bind()
+
+        def run() -> None:
+            try:
+                self.serve_forever()
+            except BaseException as exc:  # reported to the starter, then re-raised in the thread
+                self._startup_error = exc
+                self._bound.set()
+                raise
+
+        self._thread = threading.Thread(target=run, name="facecast-daemon", daemon=True)
+        self._thread.start()
+        self._bound.wait(timeout=10.0)
+        if self._startup_error is not None:
+            raise RuntimeError("daemon failed to start") from self._startup_error
+        return endpoint
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ----------------------------------------------------------------- I/O loop
+    def _loop(self, wake_pull: zmq.Socket) -> None:
+        assert self._router is not None
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(wake_pull, zmq.POLLIN)
+        next_log = time.monotonic() + self.config.server.stats_interval_s
+        while not self._stop.is_set():
+            events = dict(poller.poll(100))
+            if wake_pull in events:
+                while True:
+                    try:
+                        wake_pull.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+            self.output.drain()
+            if self._router in events:
+                for _ in range(256):  # bounded, so results are not starved by a flood
+                    try:
+                        frames = self._router.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._handle(frames)
+            now = time.monotonic()
+            if now >= next_log:
+                next_log = now + self.config.server.stats_interval_s
+                self._periodic()
+
+    def _periodic(self) -> None:
+        fps, lat = self.stats.interval()
+        if lat.get("count"):
+            log.info("%.1f fps, %d sessions, latency p50 %.1f ms p99 %.1f ms", fps, len(self.sessions),
+                     lat["p50_ms"], lat["p99_ms"])
+        for session in self.sessions.expired(self.config.server.session_timeout_s):
+            log.info("session %s timed out", session.id)
+            self.handlers.end_session(session)
+            self.stats.count("sessions_timed_out")
+
+    # ----------------------------------------------------------------- requests
+    def _handle(self, frames: list[bytes]) -> None:
+        t_receive = time.time()
+        self.stats.count("messages")
+        if len(frames) < 2:
+            return
+        identity, envelope, payload = frames[0], frames[:-1], frames[-1]
+        session = self.sessions.get_or_create(identity, envelope)
+        if session is None:  # refused; name the request it answers so the client can match the reply
+            ref = seq = None
+            try:
+                refused = decode(payload, self.config.server.max_message_bytes)
+                ref, seq = refused.TYPE, getattr(refused, "seq", None)
+            except DecodeError as err:
+                ref, seq = err.msg_type, err.seq
+            self.replies.error(envelope, ProtocolError(ErrorCode.SESSION_LIMIT,
+                               f"the daemon already has {self.sessions.max_sessions} sessions"), None,
+                               seq=seq, ref=ref)
+            return
+        try:
+            msg = decode(payload, self.config.server.max_message_bytes)
+        except DecodeError as err:
+            self.replies.error(envelope, err, session, seq=err.seq, ref=err.msg_type)
+            return
+        if not isinstance(msg, REQUEST_TYPES):
+            self.replies.error(envelope, ProtocolError(ErrorCode.UNKNOWN_TYPE,
+                               f"{msg.TYPE!r} is sent by the daemon, not a request"), session, ref=msg.TYPE)
+            return
+        try:
+            self.handlers.dispatch(session, msg, t_receive)
+        except ProtocolError as err:
+            self.replies.error(envelope, err, session, seq=getattr(msg, "seq", None), ref=msg.TYPE)
+        except Exception as exc:  # a bug or an unreadable file must not stop the daemon
+            log.exception("internal error handling %s", msg.TYPE)
+            self.replies.error(envelope, ProtocolError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"), session,
+                               seq=getattr(msg, "seq", None), ref=msg.TYPE)

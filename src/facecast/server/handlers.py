@@ -1,0 +1,168 @@
+"""The daemon's answers to each decoded request of a session: hello, bind, pose (to the
+latest-wins scheduler), ping, stats, characters, bye. Runs on the I/O thread; a
+ProtocolError raised here becomes the error reply (see daemon)."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from facecast import __version__
+from facecast.characters.store import CharacterStore
+from facecast.config import AppConfig
+from facecast.protocol import (
+    LANDMARK_FORMATS,
+    OUTPUT_MODES,
+    PIXEL_FORMATS,
+    PROTOCOL_VERSION,
+    Bind,
+    Bound,
+    Bye,
+    CharacterList,
+    Characters,
+    ErrorCode,
+    Goodbye,
+    Hello,
+    Message,
+    Ping,
+    Pong,
+    Pose,
+    ProtocolError,
+    Stats,
+    StatsReport,
+    Welcome,
+)
+from facecast.protocol.formats import MAX_FRAME_SIDE, MIN_FRAME_SIDE
+from facecast.protocol.shm_layout import PIXEL_FORMAT_CODES, RingLayout
+from facecast.protocol.shm_layout import VERSION as RING_VERSION
+from facecast.server.blendshape_input import BlendshapeInput
+from facecast.server.loaded_characters import LoadedCharacters
+from facecast.server.output import Replies
+from facecast.server.render_worker import PoseJob
+from facecast.server.ring_writer import ShmRingWriter, ring_path
+from facecast.server.scheduler import LatestWinsScheduler
+from facecast.server.sessions import Binding, Session, SessionTable
+from facecast.server.stats import DaemonStats
+from facecast.sinks.base import Sink
+
+REQUEST_TYPES = (Hello, Bind, Pose, Ping, Stats, Characters, Bye)
+
+
+class RequestHandlers:
+    """One method per request type; replies go through ``replies``."""
+
+    def __init__(self, config: AppConfig, store: CharacterStore, renderer_name: str, stats: DaemonStats,
+                 sessions: SessionTable, scheduler: LatestWinsScheduler, characters: LoadedCharacters,
+                 blendshapes: BlendshapeInput, sinks: Sequence[Sink], replies: Replies) -> None:
+        self.config = config
+        self.store = store
+        self.renderer_name = renderer_name
+        self.stats = stats
+        self.sessions = sessions
+        self.scheduler = scheduler
+        self.characters = characters
+        self.blendshapes = blendshapes
+        self.sinks = sinks
+        self.replies = replies
+
+    def dispatch(self, session: Session, msg: Message, t_receive: float) -> None:
+        env = session.envelope
+        if isinstance(msg, Pose):
+            self._on_pose(session, msg, t_receive)
+        elif isinstance(msg, Hello):
+            self._on_hello(session, msg)
+        elif isinstance(msg, Bind):
+            self._on_bind(session, msg)
+        elif isinstance(msg, Ping):
+            self.replies.send(env, Pong(t_send=msg.t_send, t_server=time.time(), seq=msg.seq))
+        elif isinstance(msg, Stats):
+            daemon_stats = self.stats.snapshot(len(self.sessions))
+            daemon_stats["characters_loaded"] = self.characters.names()
+            daemon_stats["sinks"] = {sink.name: sink.stats() for sink in self.sinks}
+            self.replies.send(env, StatsReport(daemon=daemon_stats, session=session.summary()))
+        elif isinstance(msg, Characters):
+            self.replies.send(env, CharacterList(characters=self.store.names()))
+        elif isinstance(msg, Bye):
+            self.end_session(session)
+            self.replies.send(env, Goodbye())
+
+    def end_session(self, session: Session) -> None:
+        """Forget the session's pending pose, remove it, close its ring (bye, timeout, stop)."""
+        self.scheduler.forget(session.identity)
+        self.sessions.remove(session.identity)
+        if session.binding is not None:
+            session.binding.close()
+
+    def _on_hello(self, session: Session, msg: Hello) -> None:
+        if PROTOCOL_VERSION not in msg.versions:
+            raise ProtocolError(ErrorCode.UNSUPPORTED_VERSION,
+                                f"client speaks {msg.versions}, daemon speaks [{PROTOCOL_VERSION}]")
+        session.client = msg.client
+        cfg = self.config
+        self.replies.send(session.envelope, Welcome(
+            server=f"facecast/{__version__}",
+            version=PROTOCOL_VERSION,
+            session=session.id,
+            capabilities={
+                "renderer": self.renderer_name,
+                "inputs": ["landmarks", "blendshapes"] if self.blendshapes.available else ["landmarks"],
+                "landmark_formats": list(LANDMARK_FORMATS),
+                "pixel_formats": list(PIXEL_FORMATS),
+                "outputs": list(OUTPUT_MODES),
+            },
+            limits={
+                "max_message_bytes": cfg.server.max_message_bytes,
+                "max_batch": cfg.scheduler.max_batch,
+                "min_frame_side": MIN_FRAME_SIDE,
+                "max_frame_side": MAX_FRAME_SIDE,
+                "session_timeout_s": cfg.server.session_timeout_s,
+            },
+        ))
+
+    def _on_bind(self, session: Session, msg: Bind) -> None:
+        if msg.output not in OUTPUT_MODES:
+            raise ProtocolError(ErrorCode.UNSUPPORTED, f"output {msg.output!r} not offered; one of {list(OUTPUT_MODES)}")
+        if msg.output == "shm" and msg.pixel_format not in PIXEL_FORMAT_CODES:
+            raise ProtocolError(ErrorCode.UNSUPPORTED,
+                                f"output 'shm' carries raw pixels: one of {list(PIXEL_FORMAT_CODES)}, "
+                                f"not {msg.pixel_format!r}")
+        handle, neutral = self.characters.get(msg.character)
+        if session.binding is not None:
+            session.binding.close()  # a re-bind replaces the old ring
+            session.binding = None
+        ring = None
+        if msg.output == "shm":
+            ring = ShmRingWriter(f"facecast-{session.id}",
+                                 RingLayout(msg.width, msg.height, msg.pixel_format, msg.slots))
+            self.stats.count("rings_created")
+        session.binding = Binding(character=msg.character, width=msg.width, height=msg.height,
+                                  pixel_format=msg.pixel_format, output=msg.output,
+                                  jpeg_quality=msg.jpeg_quality, handle=handle, neutral=neutral, ring=ring)
+        self.stats.count("binds")
+        shm_info = None
+        if ring is not None:
+            shm_info = {"name": ring.name, "path": ring_path(ring.name), "size": ring.size,
+                        "slots": msg.slots, "layout_version": RING_VERSION}
+        self.replies.send(session.envelope, Bound(character=msg.character, width=msg.width, height=msg.height,
+                                                  pixel_format=msg.pixel_format, output=msg.output,
+                                                  neutral=neutral, shm=shm_info))
+
+    def _on_pose(self, session: Session, msg: Pose, t_receive: float) -> None:
+        if session.binding is None:
+            raise ProtocolError(ErrorCode.NOT_BOUND, "send bind before pose")
+        limit = self.config.server.max_poses_per_second
+        if limit > 0 and not session.rate.take(limit, t_receive):
+            raise ProtocolError(ErrorCode.RATE_LIMITED,
+                                f"more than {limit:g} poses per second from this client; slow down")
+        if msg.landmarks is None:  # blendshapes (+ head): landmarks on the bound character's neutral face
+            b = session.binding
+            msg = self.blendshapes.to_landmarks(b.character, b.neutral, msg)
+            self.stats.count("blendshape_poses")
+        self.stats.count("poses")
+        session.counters["poses"] += 1
+        old = self.scheduler.submit(session.identity,
+                                    PoseJob(session.identity, session.id, session.binding, msg, t_receive))
+        if old is not None:
+            self.stats.count("superseded")
+            session.counters["superseded"] += 1
+            session.superseded_since_frame += 1
