@@ -61,8 +61,8 @@ def default_store(tmp_path_factory: pytest.TempPathFactory, model_dir: Path):
 def full_store(tmp_path_factory: pytest.TempPathFactory, model_dir: Path, shared_characters: list[Path]):
     """A character store with the default character and every shared still enrolled
     under its file stem (mona_lisa, pearl_earring, ...)."""
-    from facecast.characters.store import CharacterStore
     from facecast.capture.landmarks import LandmarkDetector
+    from facecast.characters.store import CharacterStore
 
     store = CharacterStore(tmp_path_factory.mktemp("store-full"))
     store.ensure_default()
@@ -93,8 +93,8 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     assets are keyed by it)."""
     import torch
 
-    from facecast.model.networks import TalkingHead, get_config, save_checkpoint
     from facecast.model.engines.export import export_onnx
+    from facecast.model.networks import TalkingHead, get_config, save_checkpoint
 
     root = tmp_path_factory.mktemp("tiny-onnx")
     torch.manual_seed(1234)

@@ -9,8 +9,8 @@ import json
 import sys
 import time
 
-from facecast.render.stamp import stamp_is_consistent
 from facecast.client.ring_reader import RingReader, RingReadError
+from facecast.render.stamp import stamp_is_consistent
 
 
 def main() -> None:

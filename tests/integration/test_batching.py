@@ -160,8 +160,8 @@ def test_a_failing_pose_in_a_mixed_neural_batch_gets_an_error_and_the_others_the
     memory and one poisoned pose per round fails alone. The render worker retries halves:
     the poisoned pose gets RENDER_FAILED, the other characters' poses of the same batch
     get their own frames (as rendered alone), and the daemon goes on serving."""
-    from facecast.protocol import Error, Frame
     from facecast.core.pixels import decode_pixels
+    from facecast.protocol import Error, Frame
     from tests.integration.faulty_neural_renderer import CHECKPOINT_ENV
     from tests.integration.faulty_renderer import MAX_BATCH, POISON
 

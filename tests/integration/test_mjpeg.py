@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facecast.sinks.base import PublishedFrame, SinkError, create_sink
 from facecast.config import AppConfig, MjpegConfig
+from facecast.sinks.base import PublishedFrame, SinkError, create_sink
 from facecast.sinks.mjpeg import MjpegSink
 from tests.integration.daemon_process import start_daemon
 

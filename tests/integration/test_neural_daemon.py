@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facecast.core import topology as topo
 from facecast.client import Client
+from facecast.core import topology as topo
 from tests.integration.daemon_process import start_daemon
 
 

@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facecast.sinks.base import PublishedFrame, SinkError, create_sink
 from facecast.client import Client
 from facecast.config import AppConfig, OverlayConfig
+from facecast.sinks.base import PublishedFrame, SinkError, create_sink
 from facecast.sinks.overlay import MAX_IN_FLIGHT, OverlaySink
 from tests.integration.daemon_process import start_daemon
 

@@ -19,12 +19,12 @@ import pytest
 import pyvirtualcam
 
 from facecast.apps.cli import main as cli_main
-from facecast.config import AppConfig, VirtualCamConfig
-from facecast.render.stamp import stamp_is_consistent, stamp_word
-from facecast.client.pose_link import STAGES, DeliveredFrame
 from facecast.apps.track import TrackOptions, run_replay, run_track
 from facecast.capture.camera import open_source
 from facecast.capture.recording import read_recording
+from facecast.client.pose_link import STAGES, DeliveredFrame
+from facecast.config import AppConfig, VirtualCamConfig
+from facecast.render.stamp import stamp_is_consistent, stamp_word
 from facecast.tracking.driver import TRACKING
 from tests.integration.daemon_process import start_daemon
 from tests.integration.test_virtualcam import RecordingBackend

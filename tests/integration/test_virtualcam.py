@@ -18,8 +18,8 @@ import pyvirtualcam
 from pyvirtualcam.camera import BACKENDS
 from pyvirtualcam.util import decode_fourcc
 
-from facecast.sinks.base import PublishedFrame, SinkError, create_sink
 from facecast.config import AppConfig, ServerConfig, SinksConfig, VirtualCamConfig
+from facecast.sinks.base import PublishedFrame, SinkError, create_sink
 from facecast.sinks.virtualcam import VirtualCamSink, no_device_message
 
 log = logging.getLogger(__name__)
@@ -266,8 +266,8 @@ def test_real_v4l2loopback_device_can_be_read_back():
 
 
 def test_daemon_feeds_the_virtual_camera(default_store):
-    from facecast.server.daemon import Daemon
     from facecast.client import Client
+    from facecast.server.daemon import Daemon
 
     cfg = AppConfig(server=ServerConfig(bind="tcp://127.0.0.1:0"), sinks=SinksConfig(enabled=("virtualcam",)),
                     virtualcam=VirtualCamConfig(backend=RECORDER, fps=30.0))

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facecast.capture import basis_fit as bf
 from facecast.core import topology as topo
 from facecast.protocol import ARKIT_BLENDSHAPES
-from facecast.capture import basis_fit as bf
 from facecast.tracking.blendshape_basis import (
     BasisFileMissing,
     BlendshapeBasis,
@@ -19,8 +19,8 @@ from facecast.tracking.blendshape_basis import (
     load_basis,
     save_basis,
 )
-from facecast.tracking.head_pose import HeadPose, rotate_landmarks
 from facecast.tracking.face import BLENDSHAPE_NAMES
+from facecast.tracking.head_pose import HeadPose, rotate_landmarks
 
 JAW_OPEN = ARKIT_BLENDSHAPES.index("jawOpen")
 

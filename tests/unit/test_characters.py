@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from facecast.capture.landmarks import LandmarkDetector, UnreadableMedia, read_image
+from facecast.characters.assets import CharacterAssets
 from facecast.characters.store import (
     CROP_SIZE,
     Character,
@@ -22,8 +24,6 @@ from facecast.characters.store import (
     UnknownCharacter,
     validate_name,
 )
-from facecast.characters.assets import CharacterAssets
-from facecast.capture.landmarks import LandmarkDetector, UnreadableMedia, read_image
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CHARACTERS = sorted((SHARED / "data" / "characters").glob("*.jpg"))

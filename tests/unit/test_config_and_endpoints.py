@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from facecast.transport.endpoints import EndpointError, check_bind_endpoint
 from facecast.config import AppConfig, ConfigError, load_config, parse_set_flags
+from facecast.transport.endpoints import EndpointError, check_bind_endpoint
 
 
 def test_defaults_toml_and_overrides(tmp_path: Path):

@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from facecast.capture.landmarks import LandmarkDetector, UnreadableMedia, read_image, read_video_frames
+from facecast.capture.landmarks import (
+    LandmarkDetector,
+    UnreadableMedia,
+    read_image,
+    read_video_frames,
+)
 from facecast.tracking.face import BLENDSHAPE_NAMES, NUM_LANDMARKS, FaceLandmarks
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facecast.core import topology as topo
-from facecast.characters.store import Character, CharacterStore
+from facecast.capture.landmarks import LandmarkDetector
 from facecast.characters.matte import head_matte
+from facecast.characters.store import Character, CharacterStore
+from facecast.core import topology as topo
 from facecast.render.base import RenderRequest
 from facecast.render.warp import WarpRenderer
-from facecast.capture.landmarks import LandmarkDetector
 
 
 @pytest.fixture(scope="module")

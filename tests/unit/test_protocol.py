@@ -16,8 +16,35 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from facecast.protocol import ARKIT_BLENDSHAPES, LANDMARK_FORMATS, PROTOCOL_VERSION, TIMING_KEYS, Bind, Bound, Bye, CharacterList, Characters, DecodeError, Error, ErrorCode, Frame, Goodbye, Hello, Message, Ping, Pong, Pose, ProtocolError, Stats, StatsReport, Welcome, decode, encode, message_types
 from facecast.core.pixels import decode_pixels, encode_pixels
+from facecast.protocol import (
+    ARKIT_BLENDSHAPES,
+    LANDMARK_FORMATS,
+    PROTOCOL_VERSION,
+    TIMING_KEYS,
+    Bind,
+    Bound,
+    Bye,
+    CharacterList,
+    Characters,
+    DecodeError,
+    Error,
+    ErrorCode,
+    Frame,
+    Goodbye,
+    Hello,
+    Message,
+    Ping,
+    Pong,
+    Pose,
+    ProtocolError,
+    Stats,
+    StatsReport,
+    Welcome,
+    decode,
+    encode,
+    message_types,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protocol"
 INDEX = json.loads((FIXTURES / "index.json").read_text(encoding="utf-8"))

@@ -8,8 +8,6 @@ import msgpack
 import numpy as np
 import pytest
 
-from facecast.tracking.head_pose import HeadPose, head_pose_from_transform
-from facecast.tracking.face import BLENDSHAPE_NAMES, FaceLandmarks
 from facecast.capture.recording import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -18,6 +16,8 @@ from facecast.capture.recording import (
     iter_recording,
     read_recording,
 )
+from facecast.tracking.face import BLENDSHAPE_NAMES, FaceLandmarks
+from facecast.tracking.head_pose import HeadPose, head_pose_from_transform
 
 SIZE = (640, 480)
 

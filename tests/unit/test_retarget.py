@@ -9,12 +9,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from facecast.core import topology as topo
 from facecast.config import TrackerConfig
+from facecast.core import topology as topo
+from facecast.tracking.driver import DriverPipeline
 from facecast.tracking.head_pose import rotation_matrix
 from facecast.tracking.procedural import procedural_performance
 from facecast.tracking.retarget import Retargeter, face_frame, similarity_fit, to_pixels
-from facecast.tracking.driver import DriverPipeline
 
 
 def test_similarity_fit_recovers_a_known_transform():

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from facecast.capture.camera import open_source
-from facecast.tracking.head_pose import head_pose_from_transform
-from facecast.tracking.face import BLENDSHAPE_NAMES
 from facecast.capture.live import StreamLandmarker, detections
+from facecast.tracking.face import BLENDSHAPE_NAMES
+from facecast.tracking.head_pose import head_pose_from_transform
 
 FRAMES_PER_VIDEO = 60  # the first 2-2.4 s of each video keeps the test short on 2 CPU cores
 

@@ -13,9 +13,9 @@ import pytest
 
 from facecast.config import TrackerConfig
 from facecast.protocol import TRACKING_STATES, Pose, decode, encode
+from facecast.tracking.driver import EASING, HOLDING, LOST, TRACKING, DriverPipeline
 from facecast.tracking.face import BLENDSHAPE_NAMES, FaceLandmarks
 from facecast.tracking.procedural import ExpressionRig
-from facecast.tracking.driver import EASING, HOLDING, LOST, TRACKING, DriverPipeline
 
 FPS = 30.0
 CFG = dataclasses.replace(TrackerConfig(), hold_s=0.5, ease_s=1.0, no_face_warning_s=1.0, calibration_frames=3)

@@ -8,8 +8,6 @@ import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from facecast.protocol import ARKIT_BLENDSHAPES
-from facecast.tracking.head_pose import HeadPose
 from facecast.capture.vmc import (
     ADDRESS_BLEND_APPLY,
     ADDRESS_BLEND_VAL,
@@ -19,6 +17,8 @@ from facecast.capture.vmc import (
     arkit_index,
     osc_messages,
 )
+from facecast.protocol import ARKIT_BLENDSHAPES
+from facecast.tracking.head_pose import HeadPose
 
 
 def _w(frame_weights: np.ndarray, name: str) -> float:

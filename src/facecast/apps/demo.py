@@ -19,9 +19,9 @@ import imageio_ffmpeg
 import numpy as np
 
 from facecast.characters.store import CharacterStore
-from facecast.server.daemon import Daemon
 from facecast.client import Client, ClientTimeout, ReceivedFrame
 from facecast.config import AppConfig
+from facecast.server.daemon import Daemon
 from facecast.tracking.procedural import procedural_performance
 from facecast.tracking.retarget import retarget_relative
 

@@ -24,15 +24,15 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from facecast.config import AppConfig, ServerConfig
-from facecast.client.pose_link import DeliveredFrame, PoseLink, PoseStamps
-from facecast.core.topology import to_ibug68
-from facecast.tracking.blendshape_basis import arkit_from_mediapipe
 from facecast.capture.camera import FrameSource
-from facecast.tracking.face import FaceLandmarks
 from facecast.capture.live import StreamLandmarker, detections
 from facecast.capture.recording import Recording, RecordingWriter
+from facecast.client.pose_link import DeliveredFrame, PoseLink, PoseStamps
+from facecast.config import AppConfig, ServerConfig
+from facecast.core.topology import to_ibug68
+from facecast.tracking.blendshape_basis import arkit_from_mediapipe
 from facecast.tracking.driver import DriverPipeline, PoseOutput
+from facecast.tracking.face import FaceLandmarks
 
 __all__ = ["TrackOptions", "TrackReport", "run_track", "run_replay", "has_display"]
 

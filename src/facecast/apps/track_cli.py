@@ -93,9 +93,9 @@ def _refused(exc: Exception) -> int:
 
 
 def run_track_command(cfg: AppConfig, args: argparse.Namespace) -> int:
-    from facecast.client import FacecastError
     from facecast.apps.track import run_track
     from facecast.capture.camera import open_source
+    from facecast.client import FacecastError
 
     opts = _options(args, record=args.record, calibrate_after_s=args.calibrate_after)
     with open_source(camera=args.camera, video=args.video, realtime=not args.fast) as source:
@@ -143,9 +143,9 @@ def run_record_command(cfg: AppConfig, args: argparse.Namespace) -> int:
 def run_replay_command(cfg: AppConfig, args: argparse.Namespace) -> int:
     import numpy as np
 
-    from facecast.client import FacecastError
     from facecast.apps.track import run_replay
     from facecast.capture.recording import read_recording
+    from facecast.client import FacecastError
 
     recording = read_recording(args.recording)
     log.info("replaying %s: %d frames, %.1f s, from %s", args.recording, len(recording.frames),

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from facecast.client import Client, ClientTimeout, FacecastError
 from facecast.capture.vmc import DEFAULT_PORT, VmcFrame, VmcState, osc_messages
+from facecast.client import Client, ClientTimeout, FacecastError
 from facecast.config import ServerConfig
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ from mediapipe.tasks.python import vision
 
 from facecast.capture.camera import CapturedFrame, FrameSource
 from facecast.capture.landmarks import _native_stderr_silenced, _to_face
-from facecast.tracking.face import NO_BLENDSHAPES, FaceLandmarks
 from facecast.capture.model_files import resolve_face_landmarker
+from facecast.tracking.face import NO_BLENDSHAPES, FaceLandmarks
 
 __all__ = ["Detection", "StreamLandmarker", "detections"]
 

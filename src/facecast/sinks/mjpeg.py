@@ -30,8 +30,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facecast.sinks.base import PublishedFrame, Sink, SinkError, register_sink
 from facecast.config import AppConfig, MjpegConfig
+from facecast.sinks.base import PublishedFrame, Sink, SinkError, register_sink
 from facecast.sinks.virtualcam import composite_over
 
 log = logging.getLogger(__name__)

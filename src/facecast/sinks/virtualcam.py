@@ -27,8 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facecast.sinks.base import PublishedFrame, Sink, SinkError, register_sink
 from facecast.config import AppConfig, VirtualCamConfig
+from facecast.sinks.base import PublishedFrame, Sink, SinkError, register_sink
 
 log = logging.getLogger(__name__)
 

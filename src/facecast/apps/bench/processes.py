@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from facecast.config import AppConfig, RenderConfig
 
 

@@ -129,9 +129,9 @@ def bench_filter(frames: list[Any], cfg: AppConfig) -> list[dict[str, Any]]:
 
 def bench_track(cfg: AppConfig, video: Path, seconds: float | None) -> dict[str, Any]:
     from facecast.apps.bench.processes import ServerProcess
-    from facecast.characters.store import CharacterStore
     from facecast.apps.track import TrackOptions, run_track
     from facecast.capture.camera import open_source
+    from facecast.characters.store import CharacterStore
 
     store = CharacterStore(cfg.store.root or None)
     store.ensure_default()

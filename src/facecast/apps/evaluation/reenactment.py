@@ -101,8 +101,8 @@ def _crops(video: Path, indices: list[int], k: int, box: tuple[int, int, int],
            size: int) -> tuple[list[np.ndarray], list[np.ndarray], float]:
     """Read the video once: the first ``k`` of ``indices`` cropped at the character store's
     size (the shots), the rest at the model's ``size`` (the real held-out frames); and fps."""
-    from facecast.characters.face_crop import CROP_SIZE, crop_box
     from facecast.capture.landmarks import open_video
+    from facecast.characters.face_crop import CROP_SIZE, crop_box
 
     shots_at, wanted = set(indices[:k]), set(indices)
     shots: list[np.ndarray] = []
@@ -129,22 +129,22 @@ def _crops(video: Path, indices: list[int], k: int, box: tuple[int, int, int],
 def run_eval(video: str | Path, checkpoint: str | Path, out: str | Path, options: EvalOptions | None = None,
              progress: bool = True) -> EvalResult:
     """Self-reenactment evaluation of ``video`` (see the module docstring)."""
-    from facecast.characters.face_crop import face_crop_box, to_crop_coords
-    from facecast.training.dataset_build import stable_crop_box
     from facecast.apps.demo import write_video
     from facecast.apps.evaluation.identity import IdentityScorer
     from facecast.apps.evaluation.metrics import METRICS, frame_metrics
-    from facecast.core.filehash import sha256_of
-    from facecast.training.character_fit import fit_character
-    from facecast.characters.matte import head_matte
-    from facecast.model.networks.talking_head import load_checkpoint
-    from facecast.characters.neural_assets import save_assets
-    from facecast.model.neural_model import NeuralModel
     from facecast.characters.assets import CharacterAssets
+    from facecast.characters.face_crop import face_crop_box, to_crop_coords
+    from facecast.characters.matte import head_matte
+    from facecast.characters.neural_assets import save_assets
+    from facecast.core.filehash import sha256_of
+    from facecast.model.networks.talking_head import load_checkpoint
+    from facecast.model.neural_model import NeuralModel
     from facecast.render.base import RenderRequest
     from facecast.render.neural import NeuralRenderer
     from facecast.render.warp import WarpRenderer
     from facecast.tracking.face import LANDMARK_FORMAT
+    from facecast.training.character_fit import fit_character
+    from facecast.training.dataset_build import stable_crop_box
 
     opts = options or EvalOptions()
     t0 = time.perf_counter()

@@ -11,14 +11,23 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from facecast.model.networks.config import (CONFIGS, ModelConfig, config_from_dict, config_to_dict,
-                                                  get_config)
+    from facecast.model.networks.config import (
+        CONFIGS,
+        ModelConfig,
+        config_from_dict,
+        config_to_dict,
+        get_config,
+    )
     from facecast.model.networks.discriminator import Discriminator
     from facecast.model.networks.embedder import Embedder
     from facecast.model.networks.generator import Generator
     from facecast.model.networks.rasterizer import LandmarkRasterizer
-    from facecast.model.networks.talking_head import (CheckpointError, TalkingHead, load_checkpoint,
-                                                        save_checkpoint)
+    from facecast.model.networks.talking_head import (
+        CheckpointError,
+        TalkingHead,
+        load_checkpoint,
+        save_checkpoint,
+    )
 
 _EXPORTS: dict[str, str] = {
     "CONFIGS": "config", "ModelConfig": "config", "get_config": "config",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from facecast.model.networks.config import ModelConfig
 from facecast.core.topology import FORMATS
+from facecast.model.networks.config import ModelConfig
 
 if TYPE_CHECKING:
     from torch import nn
