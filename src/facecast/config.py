@@ -90,6 +90,27 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
+class ExecutorConfig:
+    """Where batches are rendered (docs/scale.md)."""
+
+    kind: str = knob("inprocess", "inprocess: one render thread; devices: one render thread per local device; "
+                     "ray: Ray actors on a Ray cluster", flag="--executor", choices=("inprocess", "devices", "ray"))
+    devices: tuple[str, ...] = knob((), "executor devices: e.g. cuda:0,cuda:1 (or cpu,cpu: two CPU threads); "
+                                    "() = every local CUDA device, else one cpu", flag="--devices")
+    inline_render_ms: float = knob(1.0, "executor inprocess: render a pose on the I/O thread, skipping two thread "
+                                   "hand-offs, when nothing else is queued and renders average below this (0 = never)")
+    ray_address: str = knob("", "executor ray: the cluster to join (ray://HOST:10001, HOST:6379, or auto); "
+                            "\"\" = start a Ray instance on this machine", flag="--ray-address", metavar="ADDR")
+    ray_workers: int = knob(0, "executor ray: render actors (0 = one per GPU in the cluster, else one per node)",
+                            flag="--ray-workers", metavar="N")
+    ray_gpus_per_worker: float = knob(-1.0, "executor ray: GPUs per actor (-1 = 1 when the cluster has GPUs, else 0)")
+    ray_cpus_per_worker: float = knob(1.0, "executor ray: CPUs per actor")
+    ray_batch_timeout_s: float = knob(30.0, "executor ray: a batch not back within this is lost: its poses are "
+                                      "re-routed once, then answered RENDER_FAILED, and its actor restarted")
+    ray_start_timeout_s: float = knob(120.0, "executor ray: how long to wait for the actors to load their renderer")
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     root: str = knob("", "character store directory (default: the user data dir, facecast/characters)",
                      flag="--store", metavar="DIR")
@@ -159,6 +180,7 @@ class AppConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     sinks: SinksConfig = field(default_factory=SinksConfig)
@@ -175,10 +197,10 @@ class ConfigError(ValueError):
 def _coerce(section: str, key: str, current: Any, value: Any) -> Any:
     target = type(current)
     if target is tuple:  # lists of names: a TOML array, or "a,b" from a flag
-        items = value.split(",") if isinstance(value, str) else value
+        items = [value] if isinstance(value, str) else value  # a repeated flag gives a list
         if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
             raise ConfigError(f"{section}.{key}: expected a list of strings")
-        return tuple(v.strip() for v in items if v.strip())
+        return tuple(part.strip() for v in items for part in v.split(",") if part.strip())
     if isinstance(value, str) and target is not str:
         try:
             value = {"true": True, "false": False}[value.lower()] if target is bool else target(value)

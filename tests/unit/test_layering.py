@@ -5,6 +5,8 @@ must be placed here before anything can import it."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,21 +33,22 @@ ALLOWED["apps"] = set(ALLOWED)
 
 # Third-party modules kept out of layers that must stay light or transport-free.
 FORBIDDEN_THIRD_PARTY: dict[str, tuple[str, ...]] = {
-    "protocol": ("zmq", "cv2", "torch", "mediapipe"),
-    "transport": ("cv2", "torch", "mediapipe"),
-    "config": ("zmq", "cv2", "torch", "mediapipe"),
-    "core": ("zmq", "torch", "mediapipe"),
-    "tracking": ("zmq", "cv2", "torch", "mediapipe"),
-    "capture": ("zmq", "torch"),
-    "model": ("zmq", "mediapipe"),
-    "characters": ("zmq", "mediapipe"),
-    "render": ("zmq", "mediapipe"),
-    "training": ("zmq", "mediapipe"),
-    "client": ("torch", "mediapipe"),
-    "sinks": ("zmq", "torch", "mediapipe"),
-    "server": ("torch", "mediapipe"),
+    "protocol": ("zmq", "cv2", "torch", "mediapipe", "ray"),
+    "transport": ("cv2", "torch", "mediapipe", "ray"),
+    "config": ("zmq", "cv2", "torch", "mediapipe", "ray"),
+    "core": ("zmq", "torch", "mediapipe", "ray"),
+    "tracking": ("zmq", "cv2", "torch", "mediapipe", "ray"),
+    "capture": ("zmq", "torch", "ray"),
+    "model": ("zmq", "mediapipe", "ray"),
+    "characters": ("zmq", "mediapipe", "ray"),
+    "render": ("zmq", "mediapipe", "ray"),
+    "training": ("zmq", "mediapipe", "ray"),
+    "client": ("torch", "mediapipe", "ray"),
+    "sinks": ("zmq", "torch", "mediapipe", "ray"),
+    "server": ("torch", "mediapipe"),  # ray: only facecast.server.ray_executor (below)
     "apps": ("mediapipe",),
 }
+
 
 
 def _imports(path: Path) -> set[str]:
@@ -107,3 +110,17 @@ def test_the_checker_sees_an_upward_import_inside_a_function(tmp_path: Path):
     bad.write_text("def f():\n    from facecast.server.daemon import Daemon\n    from facecast import client\n")
     assert upward_imports("protocol", bad) == ["client", "server"]
     assert upward_imports("apps", bad) == []
+
+
+def test_only_the_ray_executor_imports_ray():
+    for path in (SRC / "server").rglob("*.py"):
+        if path.name != "ray_executor.py":
+            assert not {n for n in _imports(path) if n.split(".")[0] == "ray"}, f"{path.name} imports ray"
+
+
+def test_a_render_worker_loads_without_zeromq():
+    """What a Ray actor imports on a render machine (transitively) pulls in no ZeroMQ."""
+    code = ("import sys; import facecast.server.render_worker, facecast.server.executor; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'zmq' or m == 'facecast.server.daemon'); "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -83,3 +83,31 @@ def test_close_wakes_the_render_thread():
     s.close()
     t.join(2)
     assert not t.is_alive() and got == [[]]
+
+
+def test_claim_only_when_nothing_is_queued_and_the_session_is_idle():
+    s = LatestWinsScheduler(max_batch=4, max_wait_ms=0)
+    assert s.claim("a")  # nothing queued: the I/O thread may render a's pose itself
+    assert not s.claim("a")  # a's frame is in flight: the next must queue behind it
+    s.submit("b", 1)
+    assert not s.claim("c")  # b is queued: c would overtake it
+    s.done("a")
+    assert [j.item for j in s.next_batch(1)] == [1]
+    s.close()
+    assert not s.claim("d")
+
+
+def test_retry_requeues_first_in_line_unless_superseded_or_forgotten():
+    s = LatestWinsScheduler(max_batch=1, max_wait_ms=0)
+    s.submit("a", "a1")
+    s.submit("b", "b1")
+    assert [j.item for j in s.next_batch(1)] == ["a1"]  # in flight; its worker is then lost
+    assert s.retry("a", "a1")
+    assert [j.item for j in s.next_batch(1)] == ["a1"]  # re-routed ahead of b
+    s.submit("a", "a2")  # a newer pose arrives while a1 renders again
+    assert not s.retry("a", "a1")  # ... so a1 is dropped: latest wins
+    assert [j.item for j in s.next_batch(1)] == ["b1"]
+    assert [j.item for j in s.next_batch(1)] == ["a2"]
+    s.forget("a")
+    assert not s.retry("a", "a2")  # the session is gone
+    assert s.next_batch(timeout_s=0.05) == []

@@ -34,6 +34,7 @@ from facecast.apps.vmc import add_vmc_arguments, run_vmc
 from facecast.config import (
     AppConfig, ConfigError, add_knob_flags, knob_overrides, load_config, merge_overrides, parse_set_flags,
 )
+from facecast.server.errors import ExecutorError
 from facecast.sinks.base import SinkError
 
 log = logging.getLogger("facecast.apps.cli")  # not __name__: `python -m facecast.apps.cli` runs it as __main__
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = _config(args)
         return _runner(args.command)(cfg, args)
-    except (ConfigError, SinkError, ValueError, LookupError, OSError) as exc:
+    except (ConfigError, SinkError, ExecutorError, ValueError, LookupError, OSError) as exc:
         # Our own errors carry a full sentence; show it without a traceback.
         log.error("%s", exc)
         if args.verbose:

@@ -15,6 +15,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `facecast serve` (besides --config/--set/-v): the knobs' own flags."""
     add_knob_flags(p, "server.bind", "render.renderer", "render.checkpoint", "render.device", "render.engine",
                    "render.onnx_model", "render.precision", "scheduler.max_batch", "scheduler.max_wait_ms",
+                   "executor.kind", "executor.devices", "executor.ray_address", "executor.ray_workers",
                    "sinks.enabled", "server.curve_secret_key", "server.curve_clients_dir", "store.root")
     p.add_argument("--ready-file", help="write the bound endpoint to this file once listening")
 

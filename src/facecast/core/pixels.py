@@ -27,6 +27,22 @@ def encode_pixels(rgba: np.ndarray, pixel_format: str, jpeg_quality: int = 90) -
     return buf.tobytes()
 
 
+def write_raw_pixels(rgba: np.ndarray, pixel_format: str, out: memoryview) -> None:
+    """Write H x W x 4 uint8 RGBA into ``out`` in raw ``pixel_format`` (row-major, no
+    padding): the one copy of the pixels into a frame reply (see encode_with_blob)."""
+    channels = RAW_PIXEL_FORMATS.get(pixel_format)
+    if channels is None:
+        raise ValueError(f"{pixel_format!r} is not a raw pixel format")
+    h, w = rgba.shape[:2]
+    dst = np.frombuffer(out, np.uint8).reshape(h, w, channels)
+    if pixel_format == "rgba8":
+        np.copyto(dst, rgba)
+    elif pixel_format == "rgb8":
+        np.copyto(dst, rgba[..., :3])
+    else:
+        cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA, dst=dst)
+
+
 def decode_pixels(data: bytes, pixel_format: str, width: int, height: int) -> np.ndarray:
     """Frame bytes -> H x W x C uint8 array in the frame's own channel order
     (rgba8/rgb8/bgra8 as sent; jpeg decodes to RGB, png to RGBA).

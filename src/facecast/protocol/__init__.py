@@ -4,7 +4,7 @@ Imported by every other part of facecast; imports nothing of ours. See docs/prot
 """
 
 from facecast.protocol.arrays import pack_array, unpack_array
-from facecast.protocol.codec import DEFAULT_MAX_BYTES, DecodeError, decode, encode
+from facecast.protocol.codec import DEFAULT_MAX_BYTES, DecodeError, decode, encode, encode_with_blob
 from facecast.protocol.errors import ErrorCode, ProtocolError
 from facecast.protocol.formats import (
     ARKIT_BLENDSHAPES,
@@ -41,5 +41,5 @@ __all__ = [
     "RAW_PIXEL_FORMATS", "TRACKING_STATES", "TIMING_KEYS", "DEFAULT_MAX_BYTES", "Bind", "Bound", "Bye", "CharacterList",
     "Characters", "DecodeError", "Error", "ErrorCode", "Frame", "Goodbye", "Hello", "Message", "Ping",
     "Pong", "Pose", "ProtocolError", "Stats", "StatsReport", "Welcome", "decode",
-    "encode", "message_types", "pack_array", "unpack_array",
+    "encode", "encode_with_blob", "message_types", "pack_array", "unpack_array",
 ]

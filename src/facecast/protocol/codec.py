@@ -31,6 +31,33 @@ def encode(message: Message) -> bytes:
     return msgpack.packb(body, use_bin_type=True)
 
 
+def _bin_header(n: int) -> bytes:
+    if n < 1 << 8:
+        return b"\xc4" + n.to_bytes(1, "big")
+    if n < 1 << 16:
+        return b"\xc5" + n.to_bytes(2, "big")
+    return b"\xc6" + n.to_bytes(4, "big")
+
+
+def encode_with_blob(message: Message, field: str, nbytes: int) -> tuple[bytearray, memoryview]:
+    """Encode ``message`` with its bytes field ``field`` left as a hole of ``nbytes`` for
+    the caller to fill: returns the payload and a view of the hole. The same msgpack map
+    as ``encode`` (``field`` placed last), made so that large pixels are written once,
+    straight into the reply, instead of being copied by the encoder."""
+    body = message.body()
+    body.pop(field, None)
+    body["v"] = PROTOCOL_VERSION
+    body["type"] = message.TYPE
+    head = msgpack.packb(body, use_bin_type=True)
+    if not 0x80 <= head[0] < 0x8F:  # a fixmap of <= 14 entries: one more fits the same header
+        raise ValueError(f"{message.TYPE} has too many fields for encode_with_blob")
+    key = msgpack.packb(field, use_bin_type=True)
+    prefix = bytes([head[0] + 1]) + head[1:] + key + _bin_header(nbytes)
+    payload = bytearray(len(prefix) + nbytes)
+    payload[: len(prefix)] = prefix
+    return payload, memoryview(payload)[len(prefix):]
+
+
 def _unpack_map(raw: bytes, max_bytes: int) -> dict[str, Any]:
     if len(raw) > max_bytes:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")

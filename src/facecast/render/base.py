@@ -90,6 +90,17 @@ def check_request(req: RenderRequest, handle_type: type) -> None:
         raise ValueError(f"output size {w}x{h} outside 1..{MAX_SIZE}")
 
 
+def local_devices() -> list[str]:
+    """The devices of this machine a renderer can run on: ``cuda:0`` .. ``cuda:N-1`` when
+    torch sees CUDA GPUs, else ``["cpu"]`` (torch is imported only here, on demand)."""
+    try:
+        import torch
+    except ImportError:
+        return ["cpu"]
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [f"cuda:{i}" for i in range(count)] or ["cpu"]
+
+
 _REGISTRY: dict[str, Callable[..., Renderer]] = {}
 _CONFIG_KEYS: dict[str, tuple[str, ...]] = {}
 # Built-in renderers imported only when asked for by name (they import torch, which a

@@ -1,8 +1,9 @@
 """The facecast daemon: a ZeroMQ ROUTER that turns pose messages into frame replies.
 
 One I/O thread owns the socket: it decodes and validates every message, answers requests
-(handlers) and hands poses to the latest-wins scheduler; one render thread renders batches
-(render_worker) and hands results back, which the I/O thread sends out (output). Bad
+(handlers) and hands poses to the latest-wins scheduler; the executor's lanes render
+batches (render threads, or Ray actors) and hand results back, which the I/O thread sends
+out (output). Bad
 input of any kind gets an error reply with a code and a counter, and never disturbs
 another session. This module is the transport and the lifecycle: bind, serve, stop.
 """
@@ -21,12 +22,14 @@ from facecast import __version__
 from facecast.characters.store import CharacterStore
 from facecast.config import AppConfig
 from facecast.protocol import DecodeError, ErrorCode, ProtocolError, decode
-from facecast.render.base import Renderer, create_renderer, renderer_config_keys
+from facecast.render.base import Renderer, local_devices
 from facecast.server.blendshape_input import BlendshapeInput
+from facecast.server.executor import ExecutorContext, LocalExecutor, RenderExecutor
 from facecast.server.handlers import REQUEST_TYPES, RequestHandlers
 from facecast.server.loaded_characters import LoadedCharacters
 from facecast.server.output import FrameOutput, Replies
-from facecast.server.render_worker import RenderWorker
+from facecast.server.render_jobs import RenderResult
+from facecast.server.render_worker import make_renderer
 from facecast.server.ring_writer import stop_resource_tracker
 from facecast.server.scheduler import LatestWinsScheduler
 from facecast.server.sessions import SessionTable
@@ -40,29 +43,44 @@ log = logging.getLogger(__name__)
 _WAKE_ENDPOINT = "inproc://facecast-render-wake-{}"
 
 
-def make_renderer(config: AppConfig) -> Renderer:
-    """The renderer ``[render] renderer`` names, given the ``[render]`` knobs it takes."""
-    name = config.render.renderer
-    options = {key: getattr(config.render, key) for key in renderer_config_keys(name)}
-    return create_renderer(name, **options)
+def make_executor(config: AppConfig, renderer: Renderer | None = None) -> RenderExecutor:
+    """The executor ``[executor] kind`` names. Local renderers are built here, so a bad
+    checkpoint fails before the daemon binds; Ray actors build theirs when started."""
+    ex = config.executor
+    capacity = config.server.max_characters
+    if renderer is not None or ex.kind == "inprocess":
+        return LocalExecutor([renderer or make_renderer(config)], capacity, ex.inline_render_ms)
+    if ex.kind == "devices":
+        devices = list(ex.devices) or local_devices()
+        return LocalExecutor([make_renderer(config, d) for d in devices], capacity, 0.0, name="devices")
+    if ex.kind == "ray":
+        from facecast.server.ray_executor import RayExecutor
+
+        return RayExecutor(config)
+    raise ValueError(f"unknown executor {ex.kind!r}; one of inprocess, devices, ray")
 
 
 class Daemon:
     """Serve until ``stop()`` (or SIGINT/SIGTERM when run in the main thread)."""
 
-    def __init__(self, config: AppConfig, store: CharacterStore, renderer: Renderer | None = None) -> None:
+    def __init__(self, config: AppConfig, store: CharacterStore, renderer: Renderer | None = None,
+                 executor: RenderExecutor | None = None) -> None:
+        """``renderer`` (tests, benchmarks): render in-process with this one instead of the
+        configured executor; ``executor``: a ready-made executor."""
         self.config = config
         self.store = store
-        self.renderer = renderer or make_renderer(config)
+        self.executor = executor or make_executor(config, renderer)
         self.stats = DaemonStats()
         self.sessions = SessionTable(config.server.max_sessions)
         self.scheduler = LatestWinsScheduler(config.scheduler.max_batch, config.scheduler.max_wait_ms)
         self.sinks: list[Sink] = [create_sink(name, config) for name in config.sinks.enabled]
-        self.characters = LoadedCharacters(store, self.renderer, config.server.max_characters, self.stats)
+        self.characters = LoadedCharacters(store, config.server.max_characters, self.stats,
+                                           on_unload=self.executor.forget)
         self.replies = Replies(self.stats)
         self.output = FrameOutput(config, self.sessions, self.scheduler, self.stats, self.sinks, self.replies)
-        self.handlers = RequestHandlers(config, store, self.renderer.name, self.stats, self.sessions, self.scheduler,
-                                        self.characters, BlendshapeInput(), self.sinks, self.replies)
+        self.handlers = RequestHandlers(config, store, self.stats, self.sessions,
+                                        self.scheduler, self.characters, BlendshapeInput(), self.sinks,
+                                        self.replies, self.executor, self.output)
         self._stop = threading.Event()
         self._bound = threading.Event()
         self.endpoint: str | None = None
@@ -99,9 +117,9 @@ class Daemon:
         self._router = router
         self.replies.router = router
         self.endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
-        log.info("facecast daemon %s listening on %s (renderer %s, max_batch %d, max_wait %.1f ms)",
-                 __version__, self.endpoint, self.renderer.name, self.config.scheduler.max_batch,
-                 self.config.scheduler.max_wait_ms)
+        log.info("facecast daemon %s listening on %s (renderer %s, executor %s, max_batch %d, max_wait %.1f ms)",
+                 __version__, self.endpoint, self.executor.renderer_name(), self.executor.name,
+                 self.config.scheduler.max_batch, self.config.scheduler.max_wait_ms)
         return self.endpoint
 
     def stop(self) -> None:
@@ -110,9 +128,6 @@ class Daemon:
     def serve_forever(self, install_signal_handlers: bool = False) -> None:
         if self._router is None:
             self.bind()
-        if install_signal_handlers:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda signum, _frame: (log.info("signal %d: shutting down", signum), self.stop()))
         wake_id = _WAKE_ENDPOINT.format(id(self))
         wake_pull = self._ctx.socket(zmq.PULL)
         wake_pull.setsockopt(zmq.LINGER, 0)
@@ -128,20 +143,26 @@ class Daemon:
             except zmq.Again:  # a wake-up is already waiting; that one suffices
                 pass
 
+        def deliver(results: list[RenderResult]) -> None:  # from a render lane
+            for result in results:
+                self.output.results.put(result)
+            wake()
+
         started: list[Sink] = []
-        worker = RenderWorker(self.renderer, self.scheduler, self.stats, self.output.results, wake)
         try:
             for sink in self.sinks:
                 sink.start()
                 started.append(sink)
                 log.info("sink %s started", sink.name)
-            worker.start()
+            self.executor.start(ExecutorContext(self.scheduler, self.characters.assets, deliver, self.stats))
+            if install_signal_handlers:  # after the executor: Ray installs handlers of its own
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, lambda signum, _frame: (log.info("signal %d: shutting down", signum),
+                                                               self.stop()))
             self._bound.set()
             self._loop(wake_pull)
         finally:
-            worker.stop()
-            if worker.is_alive():
-                worker.join(timeout=5.0)
+            self.executor.stop()
             for sink in started:
                 sink.close()
             for session in self.sessions.all():
@@ -154,7 +175,6 @@ class Daemon:
             if self._auth is not None:
                 self._auth.stop()
             self._ctx.term()
-            self.renderer.close()
             log.info("facecast daemon stopped; %s", self.stats.snapshot(len(self.sessions))["counters"])
 
     def start_in_thread(self) -> str:
@@ -187,22 +207,23 @@ class Daemon:
         poller.register(self._router, zmq.POLLIN)
         poller.register(wake_pull, zmq.POLLIN)
         next_log = time.monotonic() + self.config.server.stats_interval_s
+        router = self._router
         while not self._stop.is_set():
             events = dict(poller.poll(100))
             if wake_pull in events:
-                while True:
-                    try:
-                        wake_pull.recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-            self.output.drain()
-            if self._router in events:
+                while wake_pull.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # (no exception per empty read)
+                    wake_pull.recv(zmq.NOBLOCK)
+            if not self.output.results.empty():
+                self.output.drain()
+            if router in events:
                 for _ in range(256):  # bounded, so results are not starved by a flood
                     try:
-                        frames = self._router.recv_multipart(zmq.NOBLOCK)
+                        frames = router.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
                     self._handle(frames)
+                    if not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # (rather than an exception)
+                        break
             now = time.monotonic()
             if now >= next_log:
                 next_log = now + self.config.server.stats_interval_s

@@ -4,6 +4,7 @@ ProtocolError raised here becomes the error reply (see daemon)."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Sequence
 
@@ -36,9 +37,10 @@ from facecast.protocol.formats import MAX_FRAME_SIDE, MIN_FRAME_SIDE
 from facecast.protocol.shm_layout import PIXEL_FORMAT_CODES, RingLayout
 from facecast.protocol.shm_layout import VERSION as RING_VERSION
 from facecast.server.blendshape_input import BlendshapeInput
+from facecast.server.executor import RenderExecutor
 from facecast.server.loaded_characters import LoadedCharacters
-from facecast.server.output import Replies
-from facecast.server.render_worker import PoseJob
+from facecast.server.output import FrameOutput, Replies
+from facecast.server.render_jobs import OutputSpec, RenderJob
 from facecast.server.ring_writer import ShmRingWriter, ring_path
 from facecast.server.scheduler import LatestWinsScheduler
 from facecast.server.sessions import Binding, Session, SessionTable
@@ -51,12 +53,12 @@ REQUEST_TYPES = (Hello, Bind, Pose, Ping, Stats, Characters, Bye)
 class RequestHandlers:
     """One method per request type; replies go through ``replies``."""
 
-    def __init__(self, config: AppConfig, store: CharacterStore, renderer_name: str, stats: DaemonStats,
+    def __init__(self, config: AppConfig, store: CharacterStore, stats: DaemonStats,
                  sessions: SessionTable, scheduler: LatestWinsScheduler, characters: LoadedCharacters,
-                 blendshapes: BlendshapeInput, sinks: Sequence[Sink], replies: Replies) -> None:
+                 blendshapes: BlendshapeInput, sinks: Sequence[Sink], replies: Replies,
+                 executor: RenderExecutor, output: FrameOutput) -> None:
         self.config = config
         self.store = store
-        self.renderer_name = renderer_name
         self.stats = stats
         self.sessions = sessions
         self.scheduler = scheduler
@@ -64,6 +66,9 @@ class RequestHandlers:
         self.blendshapes = blendshapes
         self.sinks = sinks
         self.replies = replies
+        self.executor = executor
+        self.output = output
+        self._binding_ids = itertools.count(1)
 
     def dispatch(self, session: Session, msg: Message, t_receive: float) -> None:
         env = session.envelope
@@ -79,6 +84,7 @@ class RequestHandlers:
             daemon_stats = self.stats.snapshot(len(self.sessions))
             daemon_stats["characters_loaded"] = self.characters.names()
             daemon_stats["sinks"] = {sink.name: sink.stats() for sink in self.sinks}
+            daemon_stats["executor"] = self.executor.describe()
             self.replies.send(env, StatsReport(daemon=daemon_stats, session=session.summary()))
         elif isinstance(msg, Characters):
             self.replies.send(env, CharacterList(characters=self.store.names()))
@@ -104,7 +110,7 @@ class RequestHandlers:
             version=PROTOCOL_VERSION,
             session=session.id,
             capabilities={
-                "renderer": self.renderer_name,
+                "renderer": self.executor.renderer_name(),
                 "inputs": ["landmarks", "blendshapes"] if self.blendshapes.available else ["landmarks"],
                 "landmark_formats": list(LANDMARK_FORMATS),
                 "pixel_formats": list(PIXEL_FORMATS),
@@ -126,7 +132,7 @@ class RequestHandlers:
             raise ProtocolError(ErrorCode.UNSUPPORTED,
                                 f"output 'shm' carries raw pixels: one of {list(PIXEL_FORMAT_CODES)}, "
                                 f"not {msg.pixel_format!r}")
-        handle, neutral = self.characters.get(msg.character)
+        loaded = self.characters.get(msg.character)
         if session.binding is not None:
             session.binding.close()  # a re-bind replaces the old ring
             session.binding = None
@@ -135,9 +141,13 @@ class RequestHandlers:
             ring = ShmRingWriter(f"facecast-{session.id}",
                                  RingLayout(msg.width, msg.height, msg.pixel_format, msg.slots))
             self.stats.count("rings_created")
-        session.binding = Binding(character=msg.character, width=msg.width, height=msg.height,
-                                  pixel_format=msg.pixel_format, output=msg.output,
-                                  jpeg_quality=msg.jpeg_quality, handle=handle, neutral=neutral, ring=ring)
+        wanted = self.config.sinks.character
+        to_sinks = bool(self.sinks) and (not wanted or wanted == msg.character)
+        spec = OutputSpec(width=msg.width, height=msg.height, pixel_format=msg.pixel_format,
+                          jpeg_quality=msg.jpeg_quality, mode=msg.output, to_sinks=to_sinks)
+        session.binding = Binding(id=next(self._binding_ids), character=loaded.ref, output=spec,
+                                  neutral=loaded.neutral, ring=ring)
+        neutral = loaded.neutral
         self.stats.count("binds")
         shm_info = None
         if ring is not None:
@@ -154,14 +164,20 @@ class RequestHandlers:
         if limit > 0 and not session.rate.take(limit, t_receive):
             raise ProtocolError(ErrorCode.RATE_LIMITED,
                                 f"more than {limit:g} poses per second from this client; slow down")
+        b = session.binding
         if msg.landmarks is None:  # blendshapes (+ head): landmarks on the bound character's neutral face
-            b = session.binding
-            msg = self.blendshapes.to_landmarks(b.character, b.neutral, msg)
+            msg = self.blendshapes.to_landmarks(b.character.name, b.neutral, msg)
             self.stats.count("blendshape_poses")
         self.stats.count("poses")
         session.counters["poses"] += 1
-        old = self.scheduler.submit(session.identity,
-                                    PoseJob(session.identity, session.id, session.binding, msg, t_receive))
+        job = RenderJob(key=session.identity, session_id=session.id, binding_id=b.id, seq=msg.seq,
+                        character=b.character, landmarks=msg.landmarks, landmark_format=msg.landmark_format,
+                        output=b.output, t_send=msg.t_send, t_receive=t_receive)
+        result = self.executor.render_now(job)
+        if result is not None:  # rendered right here: nothing was queued and renders are cheap
+            self.output.deliver(result)
+            return
+        old = self.scheduler.submit(session.identity, job)
         if old is not None:
             self.stats.count("superseded")
             session.counters["superseded"] += 1

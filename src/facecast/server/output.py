@@ -8,15 +8,19 @@ import queue
 import time
 from typing import Sequence
 
+import numpy as np
 import zmq
 
 from facecast.config import AppConfig
-from facecast.protocol import Error, Frame, Message, ProtocolError, encode
-from facecast.server.render_worker import RenderResult
+from facecast.core.pixels import write_raw_pixels
+from facecast.protocol import RAW_PIXEL_FORMATS, Error, ErrorCode, Frame, Message, ProtocolError, encode, encode_with_blob
+from facecast.server.render_jobs import RenderResult
 from facecast.server.scheduler import LatestWinsScheduler
 from facecast.server.sessions import Session, SessionTable
 from facecast.server.stats import DaemonStats
 from facecast.sinks.base import PublishedFrame, Sink
+
+
 
 
 class Replies:
@@ -28,9 +32,13 @@ class Replies:
         self.router: zmq.Socket | None = None  # set once the daemon is bound
 
     def send(self, envelope: list[bytes], message: Message) -> None:
+        self.send_payload(envelope, encode(message))
+
+    def send_payload(self, envelope: list[bytes], payload: bytes | bytearray) -> None:
+        """Send an encoded message; large ones are handed to ZeroMQ without a copy."""
         assert self.router is not None
         try:
-            self.router.send_multipart([*envelope, encode(message)], zmq.NOBLOCK)
+            self.router.send_multipart([*envelope, payload], zmq.NOBLOCK, copy=True)
         except zmq.Again:  # the peer is not reading: its queue is at the high-water mark
             self.stats.count("replies_dropped_full")
         except zmq.ZMQError as exc:
@@ -48,8 +56,10 @@ class Replies:
 
 
 class FrameOutput:
-    """Drains the render worker's results: each becomes a frame reply (or an error reply)
-    to a session that is still there and still bound as the job was, and goes to the sinks."""
+    """Sends render results out: each becomes a frame reply (or an error reply) to a
+    session that is still there and, for ring output, still bound as the job was; and goes
+    to the sinks. Lanes put results in ``results`` (any thread); ``drain`` runs on the I/O
+    thread."""
 
     def __init__(self, config: AppConfig, sessions: SessionTable, scheduler: LatestWinsScheduler,
                  stats: DaemonStats, sinks: Sequence[Sink], replies: Replies) -> None:
@@ -59,7 +69,7 @@ class FrameOutput:
         self.stats = stats
         self.sinks = sinks
         self.replies = replies
-        self.results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()  # filled by the render thread
+        self.results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()  # filled by the render lanes
 
     def drain(self) -> None:
         while True:
@@ -67,34 +77,52 @@ class FrameOutput:
                 result = self.results.get_nowait()
             except queue.Empty:
                 return
-            self.scheduler.done(result.identity)
-            session = self.sessions.get(result.identity)
-            b = result.job.binding
-            if session is None or session.id != result.job.session_id or (b.ring is not None and b is not session.binding):
-                self.stats.count("frames_orphaned")  # the session ended or re-bound its ring meanwhile
-                continue
-            pose = result.job.pose
-            if result.error is not None:
-                self.replies.error(session.envelope, result.error, session, seq=pose.seq, ref="pose")
-                continue
-            slot = slot_seq = None
-            if b.ring is not None and result.rgba is not None:
-                slot, slot_seq = b.ring.write(result.rgba, pose.seq, result.timings["render_end"])
-            result.timings["reply"] = time.time()
-            frame = Frame(seq=pose.seq, character=b.character, width=b.width, height=b.height,
-                          pixel_format=b.pixel_format, data=result.data or b"", timings=result.timings,
-                          superseded=session.superseded_since_frame, slot=slot, slot_seq=slot_seq)
-            session.superseded_since_frame = 0
-            session.counters["frames"] += 1
-            self.replies.send(session.envelope, frame)
-            self.stats.frame_sent(result.timings)
-            self._publish(session, result)
+            self.deliver(result)
 
-    def _publish(self, session: Session, result: RenderResult) -> None:
-        wanted = self.config.sinks.character
-        if not self.sinks or result.rgba is None or (wanted and wanted != result.job.binding.character):
+    def deliver(self, result: RenderResult) -> None:
+        """Send one result (I/O thread): the frame, or the error it got."""
+        job = result.job
+        spec = job.output
+        self.scheduler.done(job.key)
+        session = self.sessions.get(job.key)
+        b = session.binding if session is not None else None
+        ring_job = spec.mode == "shm"  # rendered for a ring: only that very binding's ring takes it
+        if session is None or session.id != job.session_id or (ring_job and (b is None or b.id != job.binding_id)):
+            self.stats.count("frames_orphaned")  # the session ended or re-bound its ring meanwhile
             return
-        published = PublishedFrame(rgba=result.rgba, character=result.job.binding.character, session=session.id,
-                                   seq=result.job.pose.seq, render_end=result.timings["render_end"])
+        err = result.outcome.error()
+        rgba = result.outcome.rgba
+        if err is None and not spec.encoded and (rgba is None or rgba.shape[:2] != (spec.height, spec.width)):
+            err = ProtocolError(ErrorCode.RENDER_FAILED, f"the renderer returned a frame of "
+                                f"{getattr(rgba, 'shape', None)}, not {spec.height} x {spec.width}")
+        if err is not None:
+            self.replies.error(session.envelope, err, session, seq=job.seq, ref="pose")
+            return
+        timings = result.timings()
+        slot = slot_seq = None
+        if ring_job and b is not None and b.ring is not None:
+            slot, slot_seq = b.ring.write(rgba, job.seq, timings["render_end"])
+        timings["reply"] = time.time()
+        frame = Frame(seq=job.seq, character=job.character.name, width=spec.width, height=spec.height,
+                      pixel_format=spec.pixel_format, data=result.outcome.data or b"", timings=timings,
+                      superseded=session.superseded_since_frame, slot=slot, slot_seq=slot_seq)
+        if spec.mode == "inline" and not spec.encoded:  # raw pixels: written once, into the reply
+            payload, hole = encode_with_blob(frame, "data",
+                                             spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format])
+            write_raw_pixels(rgba, spec.pixel_format, hole)
+            self.replies.send_payload(session.envelope, payload)
+        else:
+            self.replies.send(session.envelope, frame)
+        session.superseded_since_frame = 0
+        session.counters["frames"] += 1
+        self.stats.frame_sent(timings)
+        self._publish(session, job.character.name, job.seq, rgba, timings["render_end"])
+
+    def _publish(self, session: Session, character: str, seq: int, rgba: np.ndarray | None, render_end: float) -> None:
+        wanted = self.config.sinks.character
+        if not self.sinks or rgba is None or (wanted and wanted != character):
+            return
+        published = PublishedFrame(rgba=rgba, character=character, session=session.id, seq=seq,
+                                   render_end=render_end)
         for sink in self.sinks:
             sink.publish(published)

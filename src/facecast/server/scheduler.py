@@ -85,6 +85,31 @@ class LatestWinsScheduler:
             if key in self._pending:
                 self._cond.notify()
 
+    def claim(self, key: Hashable) -> bool:
+        """Mark ``key`` in flight for a render outside the lanes (the I/O thread's fast
+        path) — only when nothing at all is pending and ``key`` has nothing in flight, so
+        it overtakes no one and its frames stay in order. ``done(key)`` ends it."""
+        with self._cond:
+            if self._closed or self._pending or key in self._in_flight:
+                return False
+            self._in_flight.add(key)
+            self._last_submit[key] = time.monotonic()
+            return True
+
+    def retry(self, key: Hashable, item: Any) -> bool:
+        """Hand an in-flight ``item`` back (its worker was lost): it becomes ``key``'s pending
+        pose again, first in line — unless a newer pose of ``key`` is already pending, which
+        then wins (latest-wins) and ``item`` is dropped. Returns whether it was re-queued."""
+        with self._cond:
+            self._in_flight.discard(key)
+            if key in self._pending or key not in self._last_submit:  # superseded, or session gone
+                self._cond.notify()
+                return False
+            self._pending[key] = item
+            self._pending.move_to_end(key, last=False)
+            self._cond.notify()
+            return True
+
     def forget(self, key: Hashable) -> Any | None:
         """Session gone: drop its pending pose (returned) and stop counting it."""
         with self._cond:

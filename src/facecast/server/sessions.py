@@ -10,22 +10,20 @@ from typing import Any
 
 import numpy as np
 
+from facecast.server.render_jobs import CharacterRef, OutputSpec
 from facecast.server.ring_writer import ShmRingWriter
 
 
 @dataclass
 class Binding:
-    """What a session's `bind` chose; `handle` is the renderer's prepared character."""
+    """What a session's `bind` chose. ``id`` is unique per bind, so a frame rendered for an
+    earlier bind of the session is recognised; ``output`` is what render jobs carry."""
 
-    character: str
-    width: int
-    height: int
-    pixel_format: str
-    output: str
-    jpeg_quality: int
-    handle: Any
+    id: int
+    character: CharacterRef
+    output: OutputSpec
     neutral: np.ndarray
-    ring: ShmRingWriter | None = None  # output "shm"
+    ring: ShmRingWriter | None = None  # output mode "shm"
 
     def close(self) -> None:
         if self.ring is not None:
@@ -68,7 +66,8 @@ class Session:
         out: dict[str, Any] = {"id": self.id, "client": self.client, "counters": dict(self.counters)}
         if self.binding is not None:
             b = self.binding
-            out.update(character=b.character, width=b.width, height=b.height, pixel_format=b.pixel_format)
+            out.update(character=b.character.name, width=b.output.width, height=b.output.height,
+                       pixel_format=b.output.pixel_format)
         return out
 
 

@@ -22,6 +22,14 @@ def add_bench_parsers(bench: argparse._SubParsersAction, common: argparse.Argume
     b.add_argument("--size", type=int, default=256)
     add_knob_flags(b, "store.root")
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    b = bench.add_parser("scale", parents=[common],
+                         help="render workers on Ray (1..N actors) vs in-process: latency, throughput, bytes per frame")
+    b.add_argument("--workers", default="1,2", help="Ray actor counts to measure, e.g. 1,2,4 (default: 1,2)")
+    b.add_argument("--frames", type=int, default=300)
+    b.add_argument("--size", type=int, default=256)
+    b.add_argument("--clients", type=int, default=8, help="clients in the throughput measurement")
+    add_knob_flags(b, "render.renderer", "executor.ray_address", "store.root")
+    b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     b = bench.add_parser("delivery", parents=[common], help="frame delivery: inline reply vs shared-memory ring")
     b.add_argument("--frames", type=int, default=300)
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
@@ -56,6 +64,13 @@ def run_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
 
         rows = bench_bridge(cfg, frames=args.frames, size=args.size)
         text = format_bridge(rows)
+    elif args.bench == "scale":
+        from facecast.apps.bench.scale import bench_scale, format_scale
+
+        workers = [int(w) for w in args.workers.split(",") if w.strip()]
+        rows = bench_scale(cfg, workers, frames=args.frames, size=args.size, clients=args.clients,
+                           ray_address=cfg.executor.ray_address)
+        text = format_scale(rows)
     elif args.bench == "delivery":
         from facecast.apps.bench.delivery import bench_delivery, format_delivery
 
