@@ -39,11 +39,14 @@ def _bin_header(n: int) -> bytes:
     return b"\xc6" + n.to_bytes(4, "big")
 
 
-def encode_with_blob(message: Message, field: str, nbytes: int) -> tuple[bytearray, memoryview]:
+def encode_with_blob(message: Message, field: str, nbytes: int,
+                     reuse: bytearray | None = None) -> tuple[bytearray, memoryview]:
     """Encode ``message`` with its bytes field ``field`` left as a hole of ``nbytes`` for
     the caller to fill: returns the payload and a view of the hole. The same msgpack map
     as ``encode`` (``field`` placed last), made so that large pixels are written once,
-    straight into the reply, instead of being copied by the encoder."""
+    straight into the reply, instead of being copied by the encoder. ``reuse``: a payload
+    returned before, written over when it has the same size (its earlier contents must
+    no longer be needed)."""
     body = message.body()
     body.pop(field, None)
     body["v"] = PROTOCOL_VERSION
@@ -53,7 +56,8 @@ def encode_with_blob(message: Message, field: str, nbytes: int) -> tuple[bytearr
         raise ValueError(f"{message.TYPE} has too many fields for encode_with_blob")
     key = msgpack.packb(field, use_bin_type=True)
     prefix = bytes([head[0] + 1]) + head[1:] + key + _bin_header(nbytes)
-    payload = bytearray(len(prefix) + nbytes)
+    size = len(prefix) + nbytes
+    payload = reuse if reuse is not None and len(reuse) == size else bytearray(size)
     payload[: len(prefix)] = prefix
     return payload, memoryview(payload)[len(prefix):]
 

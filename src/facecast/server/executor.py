@@ -215,7 +215,7 @@ class LocalExecutor(RenderExecutor):
         try:
             if not self._ctx.scheduler.claim(job.key):
                 return None  # others are queued, or this session has a frame in flight
-            report = lane.worker.render([job], self._ctx.assets)
+            report = lane.worker.render_one(job) or lane.worker.render([job], self._ctx.assets)
         finally:
             lane.lock.release()
         lane._measured(report, 1)

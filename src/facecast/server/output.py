@@ -23,6 +23,12 @@ from facecast.sinks.base import PublishedFrame, Sink
 
 
 
+# Reply buffers kept for reuse, one per frame size: at most 4, each at most 8 MiB (a
+# 1448² RGBA frame), so they never hold more than 32 MiB; larger frames get fresh buffers.
+_KEPT_PAYLOADS = 4
+_KEPT_PAYLOAD_BYTES = 8 << 20
+
+
 class Replies:
     """Sends on the daemon's ROUTER socket without ever blocking the I/O thread: a reply to
     a peer that is not reading (high-water mark) or gone is dropped and counted."""
@@ -70,6 +76,15 @@ class FrameOutput:
         self.sinks = sinks
         self.replies = replies
         self.results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()  # filled by the render lanes
+        self._payloads: dict[int, bytearray] = {}  # reply buffers by pixel bytes, reused (no fresh pages)
+
+    def _keep_payload(self, nbytes: int, payload: bytearray) -> None:
+        if len(payload) > _KEPT_PAYLOAD_BYTES:
+            return
+        self._payloads.pop(nbytes, None)
+        self._payloads[nbytes] = payload  # most recent last
+        while len(self._payloads) > _KEPT_PAYLOADS:
+            del self._payloads[next(iter(self._payloads))]
 
     def drain(self) -> None:
         while True:
@@ -107,10 +122,11 @@ class FrameOutput:
                       pixel_format=spec.pixel_format, data=result.outcome.data or b"", timings=timings,
                       superseded=session.superseded_since_frame, slot=slot, slot_seq=slot_seq)
         if spec.mode == "inline" and not spec.encoded:  # raw pixels: written once, into the reply
-            payload, hole = encode_with_blob(frame, "data",
-                                             spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format])
+            nbytes = spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format]
+            payload, hole = encode_with_blob(frame, "data", nbytes, self._payloads.get(nbytes))
             write_raw_pixels(rgba, spec.pixel_format, hole)
-            self.replies.send_payload(session.envelope, payload)
+            self.replies.send_payload(session.envelope, payload)  # ZeroMQ copies it: reusable at once
+            self._keep_payload(nbytes, payload)
         else:
             self.replies.send(session.envelope, frame)
         session.superseded_since_frame = 0

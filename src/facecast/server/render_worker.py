@@ -106,6 +106,23 @@ class RenderWorker:
         return BatchReport(outcomes=[o for o in outcomes if o is not None], seconds=time.time() - start,
                            render_seconds=render_end - render_start, retries=retries[0], prepared=prepared)
 
+    def render_one(self, job: RenderJob) -> BatchReport | None:
+        """The lean path for one job whose character is prepared (the I/O thread's fast
+        path): None when it is not prepared or the renderer fails (then use ``render``)."""
+        handle = self._handles.get(job.character)
+        if handle is None:
+            return None
+        start = time.time()
+        try:
+            frame = self.renderer.render([RenderRequest(character=handle, landmarks=job.landmarks,
+                                                        landmark_format=job.landmark_format,
+                                                        width=job.output.width, height=job.output.height)])[0]
+        except Exception:  # noqa: BLE001 - ``render`` retries it and reports the failure
+            return None
+        end = time.time()
+        return BatchReport(outcomes=[self._outcome(job, frame, start, end)], seconds=end - start,
+                           render_seconds=end - start)
+
     @staticmethod
     def _outcome(job: RenderJob, frame: Any, start: float, end: float) -> FrameOutcome:
         if isinstance(frame, FrameOutcome):

@@ -20,6 +20,9 @@ def add_bench_parsers(bench: argparse._SubParsersAction, common: argparse.Argume
     b = bench.add_parser("bridge", parents=[common], help="daemon round trip vs a raw ZeroMQ echo of the same bytes")
     b.add_argument("--frames", type=int, default=500)
     b.add_argument("--size", type=int, default=256)
+    b.add_argument("--rounds", type=int, default=5, help="alternating rounds per pair (default: 5)")
+    b.add_argument("--profile", type=Path, metavar="FILE",
+                   help="run the daemon under cProfile, write its stats to FILE and print the top functions")
     add_knob_flags(b, "store.root")
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     b = bench.add_parser("scale", parents=[common],
@@ -60,10 +63,12 @@ def run_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
     if args.bench in runners:
         return runners[args.bench](cfg, args)
     if args.bench == "bridge":
-        from facecast.apps.bench.bridge import bench_bridge, format_bridge
+        from facecast.apps.bench.bridge import bench_bridge, format_bridge, profile_summary
 
-        rows = bench_bridge(cfg, frames=args.frames, size=args.size)
+        rows = bench_bridge(cfg, frames=args.frames, size=args.size, rounds=args.rounds, profile=args.profile)
         text = format_bridge(rows)
+        if args.profile:
+            text += "\n\n" + profile_summary(args.profile)
     elif args.bench == "scale":
         from facecast.apps.bench.scale import bench_scale, format_scale
 
