@@ -3,9 +3,9 @@
 One I/O thread owns the socket: it decodes and validates every message, answers requests
 (handlers) and hands poses to the latest-wins scheduler; the executor's lanes render
 batches (render threads, or Ray actors) and hand results back, which the I/O thread sends
-out (output). Bad
-input of any kind gets an error reply with a code and a counter, and never disturbs
-another session. This module is the transport and the lifecycle: bind, serve, stop.
+out (output). Bad input of any kind gets an error reply with a code and a counter, and
+never disturbs another session. This module is the transport and the lifecycle: bind,
+serve, stop.
 """
 
 from __future__ import annotations

@@ -105,6 +105,18 @@ class Lane(threading.Thread):
         return {"lane": self.name}
 
 
+def stop_lanes(lanes: Sequence[Lane], ctx: ExecutorContext | None, timeout_s: float = 5.0) -> None:
+    """Ask every lane to stop, wake those waiting on the scheduler, and join them (a lane
+    stuck in a render is left to finish on its own: lanes are daemon threads)."""
+    for lane in lanes:
+        lane.stop()
+    if ctx is not None:
+        ctx.scheduler.close()
+    for lane in lanes:
+        if lane.is_alive():
+            lane.join(timeout=timeout_s)
+
+
 class RenderExecutor(abc.ABC):
     """Starts lanes on a scheduler; stops them. ``render_now`` is an optional fast path."""
 
@@ -186,13 +198,7 @@ class LocalExecutor(RenderExecutor):
         log.info("executor %s: %d lane(s) (%s)", self.name, n, ", ".join(r.name for r in self.renderers))
 
     def stop(self) -> None:
-        for lane in self.lanes:
-            lane.stop()
-        if self._ctx is not None:
-            self._ctx.scheduler.close()
-        for lane in self.lanes:
-            if lane.is_alive():
-                lane.join(timeout=5.0)
+        stop_lanes(self.lanes, self._ctx)
         for lane in self.lanes:
             if lane.lock.acquire(timeout=5.0):  # not while a hung render still holds it
                 try:

@@ -31,7 +31,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from facecast.characters.assets import CharacterAssets
 from facecast.config import AppConfig
 from facecast.server.errors import ExecutorError
-from facecast.server.executor import ExecutorContext, Lane, RenderExecutor
+from facecast.server.executor import ExecutorContext, Lane, RenderExecutor, stop_lanes
 from facecast.server.render_jobs import BatchReport, CharacterRef, RenderJob, RenderResult
 from facecast.server.render_worker import RenderWorker, make_renderer
 
@@ -241,13 +241,7 @@ class RayExecutor(RenderExecutor):
                            "no render worker is reachable (Ray is restarting them); try again shortly")
 
     def stop(self) -> None:
-        for lane in self.lanes:
-            lane.stop()
-        if self._ctx is not None:
-            self._ctx.scheduler.close()
-        for lane in self.lanes:
-            if lane.is_alive():
-                lane.join(timeout=5.0)
+        stop_lanes(self.lanes, self._ctx)
         for lane in self.lanes:
             try:
                 ray.kill(lane.actor)
