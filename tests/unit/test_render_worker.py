@@ -171,3 +171,31 @@ def test_fast_path_off_for_slow_renders():
         assert executor.render_now(_job(ref, 3)) is None
     finally:
         executor.stop()
+
+
+def test_a_lost_workers_poses_are_rerouted_superseded_or_failed():
+    """RayLane's loss handling (no cluster needed): a pose lost for the first time goes back
+    first in line; one whose session has a newer pose waiting is reported superseded; one
+    lost a second time gets RENDER_FAILED."""
+    from ray.exceptions import ActorDiedError
+
+    from facecast.config import AppConfig
+    from facecast.server.ray_executor import RayExecutor, RayLane
+
+    ref = CharacterRef("a", "v1")
+    delivered: list[RenderResult] = []
+    scheduler = LatestWinsScheduler(max_batch=8, max_wait_ms=0)
+    ctx = ExecutorContext(scheduler, Source(), delivered.extend, DaemonStats())
+    lane = RayLane("lane-test", ctx, RayExecutor(AppConfig()), actor=None, info={})
+    first, newer_waits, second_loss = _job(ref, 1, b"x"), _job(ref, 2, b"y"), _job(ref, 3, b"z")
+    second_loss.attempts = 1
+    for job in (first, newer_waits, second_loss):
+        scheduler.submit(job.key, job)
+    assert len(scheduler.next_batch(1)) == 3  # all three in flight on the lost worker
+    scheduler.submit(b"y", _job(ref, 4, b"y"))  # y sends a newer pose meanwhile
+    lane._lost([first, newer_waits, second_loss], ActorDiedError())
+    assert not lane.healthy and ctx.stats.counters["workers_lost"] == 1
+    by_seq = {r.job.seq: r.outcome for r in delivered}
+    assert by_seq[2].superseded and by_seq[3].error_code == ErrorCode.RENDER_FAILED and 1 not in by_seq
+    again = [j.item.seq for j in scheduler.next_batch(1)]
+    assert again[0] == 1 and sorted(again) == [1, 4]  # the rerouted pose first, then y's newer one

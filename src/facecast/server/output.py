@@ -100,8 +100,14 @@ class FrameOutput:
         """Send one result (I/O thread): the frame, or the error it got."""
         job = result.job
         spec = job.output
-        self.scheduler.done(job.key)
         session = self.sessions.get(job.key)
+        if result.outcome.superseded:  # no longer in flight (the scheduler already let it go)
+            if session is not None and session.id == job.session_id:
+                session.superseded_since_frame += 1
+                session.counters["superseded"] += 1
+                self.stats.count("superseded")
+            return
+        self.scheduler.done(job.key)
         b = session.binding if session is not None else None
         ring_job = spec.mode == "shm"  # rendered for a ring: only that very binding's ring takes it
         if session is None or session.id != job.session_id or (ring_job and (b is None or b.id != job.binding_id)):

@@ -32,7 +32,7 @@ from facecast.characters.assets import CharacterAssets
 from facecast.config import AppConfig
 from facecast.server.errors import ExecutorError
 from facecast.server.executor import ExecutorContext, Lane, RenderExecutor, stop_lanes
-from facecast.server.render_jobs import BatchReport, CharacterRef, RenderJob, RenderResult
+from facecast.server.render_jobs import BatchReport, CharacterRef, FrameOutcome, RenderJob, RenderResult
 from facecast.server.render_worker import RenderWorker, make_renderer
 
 try:  # Ray >= 2.10 raises this while a restarting actor cannot take calls
@@ -132,7 +132,7 @@ class RayLane(Lane):
         log.warning("%s: render worker lost (%s); re-routing %d pose(s)", self.name, type(exc).__name__, len(jobs))
         if isinstance(exc, GetTimeoutError):
             ray.kill(self.actor, no_restart=False)  # hung: restart it rather than wait on it
-        failed = []
+        failed, superseded = [], []
         for job in jobs:
             if job.attempts >= 1:
                 failed.append(job)
@@ -140,8 +140,11 @@ class RayLane(Lane):
             job.attempts += 1
             if self.ctx.scheduler.retry(job.key, job):
                 self.ctx.stats.count("poses_rerouted")
-            else:
+            else:  # a newer pose of the session waits: this one counts as superseded
                 self.ctx.stats.count("superseded_while_rerouting")
+                superseded.append(RenderResult(job, FrameOutcome(superseded=True)))
+        if superseded:
+            self.ctx.deliver(superseded)
         self.ctx.fail(failed, "render worker lost twice while rendering this pose")
 
     def describe(self) -> dict[str, Any]:

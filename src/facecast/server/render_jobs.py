@@ -76,6 +76,7 @@ class FrameOutcome:
     error_message: str = ""
     render_start: float = 0.0
     render_end: float = 0.0
+    superseded: bool = False  # lost with its worker while a newer pose waited: no frame, counted
 
     @classmethod
     def failed(cls, code: ErrorCode, message: str, start: float = 0.0, end: float = 0.0) -> FrameOutcome:
