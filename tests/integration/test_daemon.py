@@ -322,3 +322,24 @@ def test_frames_carry_the_head_matte_as_alpha(daemon):
             assert alpha[nose[1], nose[0]] == 255, f"{name}: face must be opaque"
             assert alpha[:8, :8].max() == 0 and alpha[:8, -8:].max() == 0, f"{name}: corners transparent"
             assert 0.1 < (alpha > 128).mean() < 0.9
+
+
+def test_render_accepts_the_frame_of_any_of_its_resends_when_renders_outlast_retry_s(full_store):
+    """Issue 12 #6: with renders slower than ``retry_s``, ``render`` used to re-send under a
+    new seq every ``retry_s`` and wait only for the newest, while the daemon (latest-wins)
+    rendered older copies: no call ever returned. Any frame of the call's poses will do."""
+    daemon = Daemon(AppConfig(server=ServerConfig(bind="tcp://127.0.0.1:0")), full_store, renderer=_SlowCopy())
+    endpoint = daemon.start_in_thread()
+    try:
+        with Client(endpoint, timeout_s=20, retry_s=0.2) as client:
+            bound = client.bind("default", width=64, height=64)
+            seqs = []
+            for _ in range(4):
+                first = client._seq + 1
+                frame = client.render(bound.neutral)
+                assert frame.seq >= first  # one of this call's own poses, never an older call's
+                seqs.append(frame.seq)
+            assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    finally:
+        daemon.stop()
+        daemon.join(10)

@@ -237,9 +237,10 @@ class Client:
             log.debug("skipping %s while waiting for a frame", msg.TYPE)
 
     def render(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478") -> ReceivedFrame:
-        """Send one pose and wait for its own frame. If no reply comes within
-        ``retry_s`` (the daemon may have restarted and lost it), the pose is sent again,
-        until ``timeout_s`` has passed."""
+        """Send one pose and wait for its frame. If no reply comes within ``retry_s`` (the
+        daemon may have restarted and lost it), the pose is sent again, until ``timeout_s``
+        has passed; the frame of any of these copies is returned (its ``seq`` is that
+        copy's)."""
         return self._render_with(lambda: self.send_pose(landmarks, landmark_format))
 
     def render_blendshapes(self, weights: np.ndarray, head: np.ndarray | None = None) -> ReceivedFrame:
@@ -247,8 +248,12 @@ class Client:
         return self._render_with(lambda: self.send_blendshapes(weights, head))
 
     def _render_with(self, send_pose: Callable[[], int]) -> ReceivedFrame:
+        """Send, and re-send every ``retry_s`` without a reply; the frame of *any* of this
+        call's copies is the answer (they are the same pose: when renders take longer than
+        ``retry_s`` the daemon renders an older copy while newer ones wait), so a slow
+        daemon slows the call down but never livelocks it."""
         deadline = time.monotonic() + self.timeout_s
-        seq = send_pose()
+        first = send_pose()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -256,16 +261,16 @@ class Client:
             try:
                 msg = self.recv(min(self.retry_s, remaining))
             except ClientTimeout:
-                seq = send_pose()
+                send_pose()
                 continue
             if isinstance(msg, Frame):
                 frame = self._received(msg)
-                if msg.seq == seq:
+                if msg.seq >= first:
                     return frame
             elif isinstance(msg, Error):
                 if self._handle_lost_session(msg):
-                    seq = send_pose()
-                elif msg.seq == seq or msg.ref != "pose":
+                    send_pose()
+                elif (msg.seq is not None and msg.seq >= first) or msg.ref != "pose":
                     raise FacecastError(msg)
 
     def _received(self, msg: Frame) -> ReceivedFrame:
