@@ -343,3 +343,34 @@ def test_render_accepts_the_frame_of_any_of_its_resends_when_renders_outlast_ret
     finally:
         daemon.stop()
         daemon.join(10)
+
+
+def test_send_pose_never_blocks_while_the_daemon_is_down_and_works_once_it_is_up(full_store, tmp_path):
+    """Issue 12 #7: with no daemon listening, ``send_pose`` blocked forever once ~1000 poses
+    filled the send queue. Now excess poses are dropped and counted; when the daemon comes
+    up on that endpoint the same client binds and renders. (An ipc endpoint: a client
+    reconnecting to a free TCP port for seconds can end up connected to itself.)"""
+    import threading
+
+    endpoint = f"ipc://{tmp_path}/facecast.sock"
+    neutral = full_store.load("default").neutral
+    with Client(endpoint, timeout_s=20) as client:
+        done = threading.Event()
+
+        def flood() -> None:
+            for _ in range(3000):
+                client.send_pose(neutral)
+            done.set()
+
+        threading.Thread(target=flood, daemon=True).start()
+        assert done.wait(30), "send_pose blocked while the daemon was down"
+        assert client.poses_dropped >= 1000  # the queue holds at most SNDHWM (1000) of them
+        # The 1000 queued poses arrive at once when it comes up: no rate limit for this test.
+        daemon = Daemon(AppConfig(server=ServerConfig(bind=endpoint, max_poses_per_second=0)), full_store)
+        daemon.start_in_thread()
+        try:
+            bound = client.bind("default", width=64, height=64)
+            assert client.render(bound.neutral).image.shape == (64, 64, 4)
+        finally:
+            daemon.stop()
+            daemon.join(10)

@@ -73,6 +73,8 @@ class Client:
         self.retry_s = retry_s  # render(): resend a pose that got no reply within this
         self.auto_rebind = auto_rebind  # bind again when a restarted daemon forgot us
         self.rebinds = 0
+        self.poses_dropped = 0  # poses not queued because the daemon was not reading (send_pose never blocks)
+        self._next_drop_warning = 0.0
         self._bind_args: dict[str, Any] | None = None
         self._rebound_at_seq = -1
         self.name = name
@@ -120,7 +122,30 @@ class Client:
         self.close()
 
     def send(self, message: Message) -> None:
-        self._sock.send(encode(message))
+        """Send a request, waiting at most ``timeout_s`` for room in the send queue (it is
+        full while the daemon is unreachable); raises ClientTimeout after that."""
+        payload = encode(message)
+        try:
+            self._sock.send(payload, zmq.NOBLOCK)
+        except zmq.Again:
+            if not self._sock.poll(int(self.timeout_s * 1000), zmq.POLLOUT):
+                raise ClientTimeout(f"cannot send {message.TYPE} to {self.endpoint} within {self.timeout_s:.1f} s: "
+                                    "the daemon is not reading (down or overloaded)") from None
+            self._sock.send(payload, zmq.NOBLOCK)
+
+    def _send_pose_message(self, pose: Pose) -> None:
+        """Queue a pose without ever blocking: when the send queue is full (the daemon is
+        down or not reading), the pose is dropped and counted in ``poses_dropped`` — a newer
+        pose supersedes it anyway (latest-wins)."""
+        try:
+            self._sock.send(encode(pose), zmq.NOBLOCK)
+        except zmq.Again:
+            self.poses_dropped += 1
+            now = time.monotonic()
+            if now >= self._next_drop_warning:
+                self._next_drop_warning = now + 5.0
+                log.warning("the daemon at %s is not reading; %d pose(s) dropped so far", self.endpoint,
+                            self.poses_dropped)
 
     def send_raw(self, payload: bytes) -> None:
         """Send bytes as they are (for tests of the daemon's input checks)."""
@@ -203,11 +228,12 @@ class Client:
 
     def send_pose(self, landmarks: np.ndarray, landmark_format: str = "mediapipe478", seq: int | None = None,
                   tracking: str | None = None) -> int:
-        """Send one pose without waiting; returns its seq. ``tracking``: a tracker's state
-        for it (``facecast.protocol.TRACKING_STATES``), optional."""
+        """Send one pose without waiting; returns its seq. Never blocks: while the daemon is
+        not reading, poses are dropped and counted in ``poses_dropped``. ``tracking``: a
+        tracker's state for it (``facecast.protocol.TRACKING_STATES``), optional."""
         seq = self._next_seq(seq)
-        self.send(Pose(seq=seq, t_send=time.time(), landmarks=np.asarray(landmarks, np.float32),
-                       landmark_format=landmark_format, tracking=tracking))
+        self._send_pose_message(Pose(seq=seq, t_send=time.time(), landmarks=np.asarray(landmarks, np.float32),
+                                     landmark_format=landmark_format, tracking=tracking))
         return seq
 
     def send_blendshapes(self, weights: np.ndarray, head: np.ndarray | None = None, seq: int | None = None,
@@ -216,8 +242,9 @@ class Client:
         (``facecast.protocol.ARKIT_BLENDSHAPES`` order) and optionally the head's yaw,
         pitch, roll in radians (docs/protocol.md); returns its seq."""
         seq = self._next_seq(seq)
-        self.send(Pose(seq=seq, t_send=time.time(), blendshapes=np.asarray(weights, np.float32),
-                       head=None if head is None else np.asarray(head, np.float32), tracking=tracking))
+        self._send_pose_message(Pose(seq=seq, t_send=time.time(), blendshapes=np.asarray(weights, np.float32),
+                                     head=None if head is None else np.asarray(head, np.float32),
+                                     tracking=tracking))
         return seq
 
     def recv_frame(self, timeout_s: float | None = None) -> ReceivedFrame:
