@@ -53,6 +53,8 @@ class ServerConfig:
     snd_hwm: int = knob(1000, "outgoing high-water mark (messages)")
     max_sessions: int = knob(256, "sessions at once; more get SESSION_LIMIT")
     session_timeout_s: float = knob(60.0, "sessions silent this long are reclaimed")
+    unbound_session_timeout_s: float = knob(10.0, "sessions that never bound a character are reclaimed after "
+                                            "this long without a message")
     stats_interval_s: float = knob(5.0, "how often fps and latency percentiles are logged")
 
 

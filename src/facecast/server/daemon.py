@@ -25,7 +25,7 @@ from facecast.protocol import DecodeError, ErrorCode, ProtocolError, decode
 from facecast.render.base import Renderer, local_devices
 from facecast.server.blendshape_input import BlendshapeInput
 from facecast.server.executor import ExecutorContext, LocalExecutor, RenderExecutor
-from facecast.server.handlers import REQUEST_TYPES, RequestHandlers
+from facecast.server.handlers import REQUEST_TYPES, SESSION_OPENERS, RequestHandlers
 from facecast.server.loaded_characters import LoadedCharacters
 from facecast.server.output import FrameOutput, Replies
 from facecast.server.render_jobs import RenderResult
@@ -234,7 +234,8 @@ class Daemon:
         if lat.get("count"):
             log.info("%.1f fps, %d sessions, latency p50 %.1f ms p99 %.1f ms", fps, len(self.sessions),
                      lat["p50_ms"], lat["p99_ms"])
-        for session in self.sessions.expired(self.config.server.session_timeout_s):
+        cfg = self.config.server
+        for session in self.sessions.expired(cfg.session_timeout_s, cfg.unbound_session_timeout_s):
             log.info("session %s timed out", session.id)
             self.handlers.end_session(session)
             self.stats.count("sessions_timed_out")
@@ -246,18 +247,7 @@ class Daemon:
         if len(frames) < 2:
             return
         identity, envelope, payload = frames[0], frames[:-1], frames[-1]
-        session = self.sessions.get_or_create(identity, envelope)
-        if session is None:  # refused; name the request it answers so the client can match the reply
-            ref = seq = None
-            try:
-                refused = decode(payload, self.config.server.max_message_bytes)
-                ref, seq = refused.TYPE, getattr(refused, "seq", None)
-            except DecodeError as err:
-                ref, seq = err.msg_type, err.seq
-            self.replies.error(envelope, ProtocolError(ErrorCode.SESSION_LIMIT,
-                               f"the daemon already has {self.sessions.max_sessions} sessions"), None,
-                               seq=seq, ref=ref)
-            return
+        session = self.sessions.touch(identity, envelope)
         try:
             msg = decode(payload, self.config.server.max_message_bytes)
         except DecodeError as err:
@@ -267,6 +257,21 @@ class Daemon:
             self.replies.error(envelope, ProtocolError(ErrorCode.UNKNOWN_TYPE,
                                f"{msg.TYPE!r} is sent by the daemon, not a request"), session, ref=msg.TYPE)
             return
+        if session is None:
+            # Only hello and bind open a session, so no flood of pings or garbage can fill
+            # the table; other requests from an unknown client are answered without one.
+            if not isinstance(msg, SESSION_OPENERS):
+                try:
+                    self.handlers.dispatch_sessionless(envelope, msg)
+                except ProtocolError as err:
+                    self.replies.error(envelope, err, None, seq=getattr(msg, "seq", None), ref=msg.TYPE)
+                return
+            session = self.sessions.create(identity, envelope)
+            if session is None:  # refused; name the request it answers so the client can match the reply
+                self.replies.error(envelope, ProtocolError(ErrorCode.SESSION_LIMIT,
+                                   f"the daemon already has {self.sessions.max_sessions} sessions"), None,
+                                   seq=getattr(msg, "seq", None), ref=msg.TYPE)
+                return
         try:
             self.handlers.dispatch(session, msg, t_receive)
         except ProtocolError as err:

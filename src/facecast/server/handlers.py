@@ -48,6 +48,7 @@ from facecast.server.stats import DaemonStats
 from facecast.sinks.base import Sink
 
 REQUEST_TYPES = (Hello, Bind, Pose, Ping, Stats, Characters, Bye)
+SESSION_OPENERS = (Hello, Bind)  # the only requests that create a session
 
 
 class RequestHandlers:
@@ -81,16 +82,34 @@ class RequestHandlers:
         elif isinstance(msg, Ping):
             self.replies.send(env, Pong(t_send=msg.t_send, t_server=time.time(), seq=msg.seq))
         elif isinstance(msg, Stats):
-            daemon_stats = self.stats.snapshot(len(self.sessions))
-            daemon_stats["characters_loaded"] = self.characters.names()
-            daemon_stats["sinks"] = {sink.name: sink.stats() for sink in self.sinks}
-            daemon_stats["executor"] = self.executor.describe()
-            self.replies.send(env, StatsReport(daemon=daemon_stats, session=session.summary()))
+            self.replies.send(env, StatsReport(daemon=self._daemon_stats(), session=session.summary()))
         elif isinstance(msg, Characters):
             self.replies.send(env, CharacterList(characters=self.store.names()))
         elif isinstance(msg, Bye):
             self.end_session(session)
             self.replies.send(env, Goodbye())
+
+    def dispatch_sessionless(self, envelope: list[bytes], msg: Message) -> None:
+        """Answer a client that has no session (it never sent hello or bind, or its session
+        was reclaimed) without creating one."""
+        if isinstance(msg, Pose):
+            raise ProtocolError(ErrorCode.NOT_BOUND, "send bind before pose")
+        if isinstance(msg, Ping):
+            self.replies.send(envelope, Pong(t_send=msg.t_send, t_server=time.time(), seq=msg.seq))
+        elif isinstance(msg, Stats):
+            no_session = {"id": "", "client": "", "counters": {}}
+            self.replies.send(envelope, StatsReport(daemon=self._daemon_stats(), session=no_session))
+        elif isinstance(msg, Characters):
+            self.replies.send(envelope, CharacterList(characters=self.store.names()))
+        elif isinstance(msg, Bye):
+            self.replies.send(envelope, Goodbye())
+
+    def _daemon_stats(self) -> dict:
+        daemon_stats = self.stats.snapshot(len(self.sessions))
+        daemon_stats["characters_loaded"] = self.characters.names()
+        daemon_stats["sinks"] = {sink.name: sink.stats() for sink in self.sinks}
+        daemon_stats["executor"] = self.executor.describe()
+        return daemon_stats
 
     def end_session(self, session: Session) -> None:
         """Forget the session's pending pose, remove it, close its ring (bye, timeout, stop)."""

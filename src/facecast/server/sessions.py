@@ -84,16 +84,19 @@ class SessionTable:
     def get(self, identity: bytes) -> Session | None:
         return self._by_identity.get(identity)
 
-    def get_or_create(self, identity: bytes, envelope: list[bytes]) -> Session | None:
-        """The session for ``identity``, created on first contact; None when full."""
+    def touch(self, identity: bytes, envelope: list[bytes]) -> Session | None:
+        """The session of ``identity`` (None if it has none), marked as just heard from."""
         session = self._by_identity.get(identity)
-        if session is None:
-            if len(self._by_identity) >= self.max_sessions:
-                return None
-            session = Session(identity=identity, envelope=envelope)
-            self._by_identity[identity] = session
-        session.envelope = envelope
-        session.last_seen = time.monotonic()
+        if session is not None:
+            session.envelope = envelope
+            session.last_seen = time.monotonic()
+        return session
+
+    def create(self, identity: bytes, envelope: list[bytes]) -> Session | None:
+        """A new session for ``identity``; None when the table is full."""
+        if len(self._by_identity) >= self.max_sessions:
+            return None
+        session = self._by_identity[identity] = Session(identity=identity, envelope=envelope)
         return session
 
     def all(self) -> list[Session]:
@@ -102,6 +105,9 @@ class SessionTable:
     def remove(self, identity: bytes) -> Session | None:
         return self._by_identity.pop(identity, None)
 
-    def expired(self, timeout_s: float) -> list[Session]:
-        cutoff = time.monotonic() - timeout_s
-        return [s for s in self._by_identity.values() if s.last_seen < cutoff]
+    def expired(self, timeout_s: float, unbound_timeout_s: float | None = None) -> list[Session]:
+        """Sessions silent for ``timeout_s``, and those never bound silent for ``unbound_timeout_s``."""
+        now = time.monotonic()
+        unbound = timeout_s if unbound_timeout_s is None else min(timeout_s, unbound_timeout_s)
+        return [s for s in self._by_identity.values()
+                if s.last_seen < now - (timeout_s if s.binding is not None else unbound)]
