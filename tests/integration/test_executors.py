@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from facecast.client import Client
 from facecast.render.base import RenderRequest, create_renderer
@@ -69,3 +70,31 @@ def test_cheap_renders_skip_the_render_thread_and_give_the_same_frames(default_s
     slow, slow_images = _lockstep_counters(default_store.root, tmp_path, "--set", "executor.inline_render_ms=0")
     assert slow.get("rendered_inline", 0) == 0 and slow["frames"] == 30
     assert all(np.array_equal(a, b) for a, b in zip(fast_images, slow_images))
+
+
+def _cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_cuda_devices() == 0, reason="needs a CUDA GPU")
+def test_one_neural_lane_per_cuda_device(full_store, tiny_checkpoint: Path, tmp_path: Path):
+    """The devices executor on real GPUs: one lane (and one neural model) per CUDA device by
+    default; every client gets its own character's frames."""
+    daemon = start_daemon(tmp_path, full_store.root, "--checkpoint", str(tiny_checkpoint), "--executor", "devices")
+    clients = [Client(daemon.endpoint, timeout_s=120) for _ in NAMES[:2]]
+    try:
+        for client, name in zip(clients, NAMES[:2]):
+            bound = client.bind(name, width=64, height=64, pixel_format="rgb8")
+            for _ in range(3):
+                frame = client.render(bound.neutral)
+                assert frame.message.character == name and frame.image.shape == (64, 64, 3)
+        lanes = clients[0].stats().daemon["executor"]["lanes"]
+        assert len(lanes) == _cuda_devices()
+    finally:
+        for c in clients:
+            c.close()
+        rc = daemon.stop()
+    assert rc == 0, daemon.log()
