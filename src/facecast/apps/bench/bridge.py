@@ -135,7 +135,9 @@ def _interleaved(pair: list[tuple[str, _Clients, Callable[[], bytes], int]], fra
 
 
 def _ratio(label: str, num: dict[str, Any], den: dict[str, Any]) -> dict[str, Any]:
-    return {"path": label, **{k: num[k] / den[k] for k in den if k != "path"}}
+    """num / den per figure; NaN where den is 0 (CPU time is counted in clock ticks, so a
+    short run of a light server can show none)."""
+    return {"path": label, **{k: num[k] / den[k] if den[k] else float("nan") for k in den if k != "path"}}
 
 
 def bench_bridge(cfg: AppConfig, frames: int = 500, size: int = 256, clients: int = 8,
