@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
 from facecast.characters.assets import CharacterAssets
 from facecast.config import AppConfig
@@ -35,14 +35,8 @@ from facecast.server.executor import ExecutorContext, Lane, RenderExecutor, stop
 from facecast.server.render_jobs import BatchReport, CharacterRef, FrameOutcome, RenderJob, RenderResult
 from facecast.server.render_worker import RenderWorker, make_renderer
 
-try:  # Ray >= 2.10 raises this while a restarting actor cannot take calls
-    from ray.exceptions import ActorUnavailableError
-except ImportError:  # pragma: no cover
-    ActorUnavailableError = RayActorError  # type: ignore[misc,assignment]
-
 log = logging.getLogger(__name__)
 
-_WORKER_LOST = (RayActorError, ActorUnavailableError, GetTimeoutError)
 _PROBE_INTERVAL_S = 1.0
 
 
@@ -97,7 +91,7 @@ class RayLane(Lane):
         self._next_probe = now + _PROBE_INTERVAL_S
         try:
             self.info = ray.get(self.actor.ready.remote(), timeout=_PROBE_INTERVAL_S)
-        except _WORKER_LOST:
+        except RayError:  # still dead, restarting or unplaceable: probe again later
             return False
         self.healthy = True
         log.info("%s: render actor is back (node %s, pid %s)", self.name, self.info.get("node", "?")[:12],
@@ -114,12 +108,12 @@ class RayLane(Lane):
         call = self.actor.render.remote(jobs, shipped)
         try:
             report: BatchReport = ray.get(call, timeout=timeout)
-        except _WORKER_LOST as exc:
-            self._lost(jobs, exc)
-            return []
         except RayTaskError as exc:  # a bug in the worker, not a lost one: these poses fail
             log.error("%s: render actor raised: %s", self.name, exc)
             self.ctx.fail(jobs, f"render worker error: {type(exc.cause).__name__}: {exc.cause}")
+            return []
+        except RayError as exc:  # the actor died or is restarting, timed out, or its result was lost
+            self._lost(jobs, exc)
             return []
         self.batches += 1
         return self.ctx.account(jobs, report)
