@@ -155,3 +155,28 @@ def test_reader_refuses_what_is_not_a_ring(tmp_path: Path):
         resource_tracker.register(seg._name, "shared_memory")
         seg.close()
         seg.unlink()
+
+
+def test_a_ring_truncated_by_another_process_ends_only_that_session(full_store, tmp_path: Path):
+    """Issue 12 #5: a same-user process truncating /dev/shm/facecast-* (O_TRUNC) made the
+    daemon's next write into that ring fault: SIGBUS killed it. Now the write checks the
+    file's size first; that pose gets INTERNAL, that session ends, everyone else goes on."""
+    d = start_daemon(tmp_path, full_store.root, "--renderer", "copy")
+    try:
+        with Client(d.endpoint, auto_rebind=False) as victim, Client(d.endpoint) as other:
+            bound = victim.bind("default", width=64, height=64, output="shm")
+            other_bound = other.bind("mona_lisa", width=64, height=64)
+            assert victim.render(bound.neutral).image.shape == (64, 64, 4)
+            with open(bound.shm["path"], "r+b") as f:  # what O_TRUNC does
+                f.truncate(0)
+            with pytest.raises(FacecastError) as failed:
+                victim.render(bound.neutral)
+            assert failed.value.name == "INTERNAL" and "truncated" in str(failed.value)
+            assert d.proc.poll() is None, "the daemon died"
+            assert other.render(other_bound.neutral).image.shape == (64, 64, 4)
+            counters = other.stats().daemon["counters"]
+            assert counters["rings_truncated"] == 1
+            again = victim.bind("default", width=64, height=64, output="shm")  # a new session and ring
+            assert victim.render(again.neutral).image.shape == (64, 64, 4)
+    finally:
+        assert d.stop() == 0, d.log()

@@ -81,6 +81,7 @@ class Daemon:
         self.handlers = RequestHandlers(config, store, self.stats, self.sessions,
                                         self.scheduler, self.characters, BlendshapeInput(), self.sinks,
                                         self.replies, self.executor, self.output)
+        self.output.end_session = self.handlers.end_session
         self._stop = threading.Event()
         self._bound = threading.Event()
         self.endpoint: str | None = None

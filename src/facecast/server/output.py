@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import queue
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import zmq
@@ -15,6 +15,7 @@ from facecast.config import AppConfig
 from facecast.core.pixels import write_raw_pixels
 from facecast.protocol import RAW_PIXEL_FORMATS, Error, ErrorCode, Frame, Message, ProtocolError, encode, encode_with_blob
 from facecast.server.render_jobs import RenderResult
+from facecast.server.ring_writer import RingTruncated
 from facecast.server.scheduler import LatestWinsScheduler
 from facecast.server.sessions import Session, SessionTable
 from facecast.server.stats import DaemonStats
@@ -79,6 +80,7 @@ class FrameOutput:
         self.replies = replies
         self.results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()  # filled by the render lanes
         self._payloads: dict[int, bytearray] = {}  # reply buffers by pixel bytes, reused (no fresh pages)
+        self.end_session: Callable[[Session], None] | None = None  # set by the daemon (handlers.end_session)
 
     def _keep_payload(self, nbytes: int, payload: bytearray) -> None:
         if len(payload) > _KEPT_PAYLOAD_BYTES:
@@ -124,7 +126,15 @@ class FrameOutput:
         timings = result.timings()
         slot = slot_seq = None
         if ring_job and b is not None and b.ring is not None:
-            slot, slot_seq = b.ring.write(rgba, job.seq, timings["render_end"])
+            try:
+                slot, slot_seq = b.ring.write(rgba, job.seq, timings["render_end"])
+            except RingTruncated as exc:  # another process broke this session's ring: end it alone
+                self.stats.count("rings_truncated")
+                self.replies.error(session.envelope, ProtocolError(ErrorCode.INTERNAL, f"{exc}; bind again"),
+                                   session, seq=job.seq, ref="pose")
+                if self.end_session is not None:
+                    self.end_session(session)
+                return
         timings["reply"] = time.time()
         frame = Frame(seq=job.seq, character=job.character.name, width=spec.width, height=spec.height,
                       pixel_format=spec.pixel_format, data=result.outcome.data or b"", timings=timings,

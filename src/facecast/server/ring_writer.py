@@ -6,6 +6,7 @@ Only the daemon's I/O thread touches a writer, so writes never race with unlinki
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from multiprocessing import shared_memory
@@ -25,6 +26,10 @@ from facecast.protocol.shm_layout import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class RingTruncated(OSError):
+    """Another process shrank the ring's file: writing to it would fault (SIGBUS)."""
 
 
 def ring_path(name: str) -> str | None:
@@ -60,11 +65,21 @@ class ShmRingWriter:
     def size(self) -> int:
         return self._shm.size
 
+    def intact(self) -> bool:
+        """Whether the ring's file still has its full size. Any same-user process can
+        truncate a POSIX shared-memory file; touching a mapped page past its end kills the
+        process with SIGBUS, so the size is checked before every write (Windows mappings
+        cannot shrink)."""
+        fd = getattr(self._shm, "_fd", -1)
+        return fd < 0 or os.fstat(fd).st_size >= self.layout.total_bytes
+
     def write(self, rgba: np.ndarray, frame_seq: int, render_end: float) -> tuple[int, int]:
         """Copy one RGBA frame into the next slot (seqlock-protected). Returns (slot, slot_seq)."""
         lay = self.layout
         if rgba.shape != (lay.height, lay.width, 4):
             raise ValueError(f"frame {rgba.shape} does not fit a {lay.width}x{lay.height} ring")
+        if not self.intact():
+            raise RingTruncated(f"ring {self.name} was truncated by another process")
         slot = self.write_count % lay.slot_count
         entry = lay.slot_entry_offset(slot)
         buf = self._shm.buf
@@ -93,8 +108,9 @@ class ShmRingWriter:
             return
         self._closed = True
         try:
-            self._shm.buf[OFF_STATE:OFF_STATE + 4] = STATE_CLOSED.to_bytes(4, "little")
-        except (ValueError, TypeError):  # buffer already released
+            if self.intact():  # (a truncated file would fault on this write too)
+                self._shm.buf[OFF_STATE:OFF_STATE + 4] = STATE_CLOSED.to_bytes(4, "little")
+        except (ValueError, TypeError, OSError):  # buffer already released, or the file is gone
             pass
         self._slots = []
         self._shm.close()
