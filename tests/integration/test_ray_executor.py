@@ -182,3 +182,19 @@ def test_actors_that_cannot_be_placed_fail_the_start_with_one_clear_line(cluster
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "5 render actor(s) did not start within 5 s" in proc.stderr and "--ray-workers" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_unreachable_ray_address_fails_at_once_with_one_line(default_store, tmp_path: Path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    for address in (f"127.0.0.1:{port}", "no-port-here"):
+        proc = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "serve", "--bind", "tcp://127.0.0.1:0",
+                               "--store", str(default_store.root), "--executor", "ray", "--ray-address", address],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert address in proc.stderr and "Traceback" not in proc.stderr

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import socket
 import threading
 import time
 from typing import Any
@@ -38,6 +39,22 @@ from facecast.server.render_worker import RenderWorker, make_renderer
 log = logging.getLogger(__name__)
 
 _PROBE_INTERVAL_S = 1.0
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, with one line, when ``address`` (HOST:PORT or ray://HOST:PORT) does not
+    accept connections: ``ray.init`` would otherwise retry the cluster without end."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ExecutorError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it "
+                            "(`ray start --head` on the head node) or fix --ray-address") from None
 
 
 class RenderActor:
@@ -165,6 +182,8 @@ class RayExecutor(RenderExecutor):
 
     def start(self, ctx: ExecutorContext) -> None:
         ex = self.config.executor
+        if ex.ray_address:
+            _check_reachable(ex.ray_address)
         if not ray.is_initialized():
             ray.init(address=ex.ray_address or None, namespace="facecast", include_dashboard=False,
                      logging_level=logging.WARNING)
