@@ -14,7 +14,7 @@ import pytest
 from facecast.characters.assets import CharacterAssets
 from facecast.core.pixels import encode_pixels, write_raw_pixels
 from facecast.protocol import TIMING_KEYS, ErrorCode, Frame, decode, encode, encode_with_blob
-from facecast.render.base import RenderRequest
+from facecast.render.base import PoseRefused, RenderRequest
 from facecast.render.copy import CopyRenderer
 from facecast.server.executor import ExecutorContext, LocalExecutor
 from facecast.server.render_jobs import CharacterRef, OutputSpec, RenderJob, RenderResult
@@ -104,6 +104,28 @@ def test_failures_stay_with_their_poses():
     assert "zz" in report.outcomes[1].error_message and "poisoned" in report.outcomes[2].error_message
     assert report.retries >= 1  # the batch failed as a whole first, then in halves
     assert all(o.render_end >= o.render_start > 0 for o in report.outcomes)
+
+
+class RefusingRenderer(CountingRenderer):
+    """Puts a PoseRefused in place of poisoned poses' frames, as a cost-bounded renderer does."""
+
+    def render(self, batch: Sequence[RenderRequest]) -> list[Any]:
+        return [PoseRefused("pose refused: too costly") if float(r.landmarks[0, 2]) == POISON
+                else super(RefusingRenderer, self).render([r])[0] for r in batch]
+
+
+def test_a_pose_refused_in_place_fails_alone_without_retries():
+    worker = RenderWorker(RefusingRenderer())
+    ref = CharacterRef("a", "v1")
+    report = worker.render([_job(ref, 1, b"x"), _job(ref, 2, b"y", poison=True), _job(ref, 3, b"z")], Source())
+    codes = [o.error_code for o in report.outcomes]
+    assert codes == [None, ErrorCode.RENDER_FAILED, None]
+    assert "too costly" in report.outcomes[1].error_message
+    assert report.refused == 1 and report.retries == 0
+    stats = DaemonStats()
+    ExecutorContext(LatestWinsScheduler(8, 2.0), Source(), lambda r: None, stats).account(
+        [_job(ref, 1), _job(ref, 2), _job(ref, 3)], report)
+    assert stats.counters["poses_refused"] == 1 and stats.counters["render_failures"] == 1
 
 
 @pytest.mark.parametrize("mode,fmt,encoded,rgba", [("inline", "rgba8", False, True), ("inline", "jpeg", True, False),

@@ -11,6 +11,9 @@ Contract:
   and keeps no reference to the returned arrays. It may raise (``ValueError`` for a bad
   request, ``RenderError`` when it cannot render at all); the daemon then retries the
   batch's requests one by one, so only the poses that fail alone get error replies.
+  A renderer that renders requests independently may instead put a ``PoseRefused`` in
+  place of one request's frame (a pose whose cost it will not pay, or that ran past its
+  time budget: render/cost_bounds.py); that pose alone gets an error reply.
 - Landmarks are ``N x 3`` float32, x and y normalized to ``[0, 1]`` over the character's
   reference image (x right, y down), z in MediaPipe's convention (same scale as x,
   smaller is nearer the camera).
@@ -33,6 +36,11 @@ MAX_SIZE = 4096  # largest output side a renderer accepts
 
 class RenderError(RuntimeError):
     """The renderer could not render a batch."""
+
+
+class PoseRefused(ValueError):
+    """One request a renderer will not render: returned in place of its frame (see the
+    module docstring), so the rest of the batch renders."""
 
 
 @dataclass

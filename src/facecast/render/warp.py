@@ -28,11 +28,13 @@ from scipy.spatial import ConvexHull, Delaunay
 from facecast.core import topology as topo
 from facecast.characters.assets import CharacterAssets
 from facecast.render.base import (
+    PoseRefused,
     RenderRequest,
     Renderer,
     check_request,
     register_renderer,
 )
+from facecast.render.cost_bounds import Deadline, budget_seconds, check_coverage, clip_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ BORDER_STEPS = 8  # border anchors per image side
 SIZE_CACHE_LEN = 8  # cached output sizes per character
 _SHIFT = 4  # fixed-point bits for subpixel triangle rasterization
 _MIN_AREA = 1e-3  # driven triangles with less area (px^2) are not rasterized
+_DEADLINE_EVERY = 64  # triangles rasterized between two checks of the pose's deadline
+_BLUR_SIGMA_MAX = 4.0  # mouth masks needing a wider blur are blurred at a reduced scale
 
 
 MOUTH_FULL_AT = 0.05  # extra opening (inner-lip area / width^2) at which the fill is opaque
@@ -108,19 +112,31 @@ def fill_mouth(out: np.ndarray, mouth: MouthModel, lm_px: np.ndarray) -> None:
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
+    # Cost is bounded by the region (at most the frame), not by the mouth's size: a blur
+    # wider than _BLUR_SIGMA_MAX is done on a mask reduced by ``step``, then enlarged.
+    step = max(1, int(soft // _BLUR_SIGMA_MAX))
+    rw, rh = -(-(x1 - x0) // step), -(-(y1 - y0) // step)
     origin = np.array([x0, y0], np.float32)
     centre = poly.mean(0)
-    inner = (centre + (poly - centre) * 0.94 - origin) * (1 << _SHIFT)  # stay off the lips
-    mask = np.zeros((y1 - y0, x1 - x0), np.float32)
-    cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1.0, cv2.LINE_AA, _SHIFT)
+    # Full-scale pixel p is reduced pixel (p + 0.5) / step - 0.5 (cv2.resize's convention).
+    def reduced(pts: np.ndarray) -> np.ndarray:
+        return np.round(((pts + 0.5) / step - 0.5) * (1 << _SHIFT)).astype(np.int32)
+
+    inner = reduced(centre + (poly - centre) * 0.94 - origin)  # stay off the lips
+    mask = np.zeros((rh, rw), np.float32)
+    cv2.fillPoly(mask, [inner], 1.0, cv2.LINE_AA, _SHIFT)
     # Teeth: a band under the upper lip, as tall as a fraction of the mouth width.
     upper = lm_px[mouth.upper] - origin
     band = min(0.09 * width, 0.3 * float(np.ptp(poly[:, 1])))
-    teeth_poly = np.concatenate([upper, upper[::-1] + [0.0, band]]) * (1 << _SHIFT)
+    teeth_poly = reduced(np.concatenate([upper, upper[::-1] + [0.0, band]]))
     teeth = np.zeros_like(mask)
-    cv2.fillPoly(teeth, [np.round(teeth_poly).astype(np.int32)], TEETH_ALPHA, cv2.LINE_AA, _SHIFT)
-    mask = cv2.GaussianBlur(mask, (0, 0), soft)
-    teeth = cv2.GaussianBlur(teeth, (0, 0), 0.6 * soft) * mask
+    cv2.fillPoly(teeth, [teeth_poly], TEETH_ALPHA, cv2.LINE_AA, _SHIFT)
+    mask = cv2.GaussianBlur(mask, (0, 0), soft / step)
+    teeth = cv2.GaussianBlur(teeth, (0, 0), 0.6 * soft / step) * mask
+    if step > 1:
+        size = (x1 - x0, y1 - y0)
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
+        teeth = cv2.resize(teeth, size, interpolation=cv2.INTER_LINEAR)
     # Cavity darker towards its middle: shade by the blurred mask itself.
     roi = out[y0:y1, x0:x1, :3].astype(np.float32)
     cavity = mouth.cavity * (1.25 - 0.5 * mask[..., None])
@@ -348,17 +364,21 @@ def validate_request(req: RenderRequest) -> None:
     check_request(req, WarpCharacter)
 
 
-@register_renderer("warp")
+@register_renderer("warp", config_keys=("pose_budget_ms",))
 class WarpRenderer(Renderer):
     """Piecewise-affine warp renderer (see module docstring).
 
     threads: render requests of a batch on this many threads (cv2 releases the GIL).
+    pose_budget_ms: time one pose may take per megapixel of output (0 = no budget); a pose
+    past it, or one whose mesh would cover too much (render/cost_bounds.py), comes back as
+    a ``PoseRefused`` in place of its frame.
     """
 
     name = "warp"
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, pose_budget_ms: float = 0.0) -> None:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="warp") if threads > 1 else None
+        self.pose_budget_ms = float(pose_budget_ms)
 
     def prepare(self, assets: CharacterAssets) -> WarpCharacter:
         img, neutral = np.asarray(assets.image), np.asarray(assets.neutral, np.float32)
@@ -382,11 +402,12 @@ class WarpRenderer(Renderer):
         )  # fmt: skip
         return ch
 
-    def render(self, batch: Sequence[RenderRequest]) -> list[np.ndarray]:
+    def render(self, batch: Sequence[RenderRequest]) -> list[np.ndarray | PoseRefused]:
         """Render every request in order; ValueError names the first malformed request.
 
         Requests are all validated before any work, so a malformed one (which the daemon
-        should have rejected already) fails the batch without partial work.
+        should have rejected already) fails the batch without partial work. A pose refused
+        on cost (see the class docstring) gets its ``PoseRefused`` in place of a frame.
         """
         for i, req in enumerate(batch):
             try:
@@ -394,8 +415,15 @@ class WarpRenderer(Renderer):
             except ValueError as exc:
                 raise ValueError(f"request {i}: {exc}") from None
         if self._pool is not None and len(batch) > 1:
-            return list(self._pool.map(render_one, batch))
-        return [render_one(req) for req in batch]
+            return list(self._pool.map(self._bounded, batch))
+        return [self._bounded(req) for req in batch]
+
+    def _bounded(self, req: RenderRequest) -> np.ndarray | PoseRefused:
+        deadline = Deadline(budget_seconds(self.pose_budget_ms, int(req.width), int(req.height)))
+        try:
+            return render_one(req, deadline)
+        except PoseRefused as exc:
+            return exc
 
     def close(self) -> None:
         if self._pool is not None:
@@ -403,13 +431,19 @@ class WarpRenderer(Renderer):
             self._pool = None
 
 
-def render_one(req: RenderRequest) -> np.ndarray:
-    """Render one already-validated request: H x W x 4 uint8 RGBA."""
+def render_one(req: RenderRequest, deadline: Deadline | None = None) -> np.ndarray:
+    """Render one already-validated request: H x W x 4 uint8 RGBA.
+
+    Its cost is bounded by the frame, whatever the pose (render/cost_bounds.py): raises
+    ``PoseRefused`` for a pose whose mesh would cover too much, or past ``deadline``.
+    """
+    deadline = deadline or Deadline(None)
     ch: WarpCharacter = req.character
     mesh = ch.meshes[req.landmark_format]
     w, h = int(req.width), int(req.height)
     sized = ch.sized(w, h)
-    lm = np.asarray(req.landmarks, np.float32)
+    lm = np.array(req.landmarks, np.float32)
+    lm[:, :2] = clip_to_frame(lm[:, :2])
     z = lm[:, 2] if lm.shape[1] == 3 else np.zeros(len(lm), np.float32)
 
     # Driven vertices: landmarks, ring moved by the head's similarity, fixed border.
@@ -424,10 +458,12 @@ def render_one(req: RenderRequest) -> np.ndarray:
     n_lm = len(mesh.used)
     vz = np.full(len(drv), float(z[mesh.used].max()) + 1.0, np.float32)
     vz[:n_lm] = z[mesh.used]
-    ids = _raster_ids(drv, vz, mesh.triangles, w, h)
+    ids = _raster_ids(drv, vz, mesh.triangles, w, h, deadline)
     coeff = _affines(drv, src, mesh.triangles)
     map_x, map_y = _maps(coeff, ids, sized)
+    deadline.check("sampling maps built")
     out = cv2.remap(sized.rgba, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    deadline.check("frame warped")
     fill_mouth(out, mesh.mouth, lm[:, :2] * scale - 0.5)
     return out
 
@@ -444,18 +480,24 @@ def _drive_ring(mesh: _Mesh, lm: np.ndarray, a: complex, b: complex, scale: np.n
     return rigid(mesh.ring_norm) + RING_FOLLOW * residual
 
 
-def _raster_ids(drv: np.ndarray, vz: np.ndarray, tri: np.ndarray, w: int, h: int) -> np.ndarray:
-    """H x W int32 triangle id of the driven mesh at each pixel (T where none)."""
+def _raster_ids(drv: np.ndarray, vz: np.ndarray, tri: np.ndarray, w: int, h: int,
+                deadline: Deadline) -> np.ndarray:
+    """H x W int32 triangle id of the driven mesh at each pixel (T where none).
+
+    Raises PoseRefused, before writing a pixel, when the triangles would cover more than
+    MAX_COVERAGE frames, and between triangles once ``deadline`` has passed.
+    """
     t = len(tri)
-    ids = np.full((h, w), t, np.int32)
     corners = drv[tri]  # T x 3 x 2
-    e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
-    area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+    area = check_coverage(corners, w, h)
+    ids = np.full((h, w), t, np.int32)
     order = np.argsort(-vz[tri].mean(1), kind="stable")  # far (large z) first
-    order = order[area[order] > _MIN_AREA]
+    order = order[area[order] > _MIN_AREA / 2]
     fixed = np.round(corners * (1 << _SHIFT)).astype(np.int32)
     fill = cv2.fillConvexPoly
-    for k in order.tolist():
+    for n, k in enumerate(order.tolist()):
+        if n % _DEADLINE_EVERY == 0:
+            deadline.check("rasterizing triangles")
         fill(ids, fixed[k], k, cv2.LINE_8, _SHIFT)
     return ids
 

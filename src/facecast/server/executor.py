@@ -54,6 +54,8 @@ class ExecutorContext:
             self.stats.count("render_failures", failures)
         if report.retries:
             self.stats.count("batch_retries", report.retries)
+        if report.refused:
+            self.stats.count("poses_refused", report.refused)
         if report.prepared:
             self.stats.count("characters_prepared", len(report.prepared))
         return [RenderResult(job, outcome) for job, outcome in zip(jobs, report.outcomes)]

@@ -97,6 +97,7 @@ class BatchReport:
     render_seconds: float = 0.0  # the renderer's part alone
     retries: int = 0  # sub-batches retried after the renderer failed on a batch
     prepared: list[str] = field(default_factory=list)  # characters prepared for this batch
+    refused: int = 0  # poses the renderer refused on cost (render/cost_bounds.py)
 
 
 @dataclass

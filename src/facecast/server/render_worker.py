@@ -16,12 +16,14 @@ from typing import Any, Callable, Sequence
 
 from facecast.characters.assets import CharacterAssets
 from facecast.core.pixels import encode_pixels
+from facecast.core.throttled_log import ThrottledLog
 from facecast.protocol import ErrorCode
 from facecast.config import AppConfig
-from facecast.render.base import Renderer, RenderRequest, create_renderer, renderer_config_keys
+from facecast.render.base import PoseRefused, Renderer, RenderRequest, create_renderer, renderer_config_keys
 from facecast.server.render_jobs import BatchReport, CharacterRef, FrameOutcome, RenderJob
 
 log = logging.getLogger(__name__)
+_refusals = ThrottledLog(log)
 
 AssetSource = Callable[[CharacterRef], CharacterAssets]
 
@@ -104,7 +106,8 @@ class RenderWorker:
             if o is not None and not o.render_end:
                 o.render_start, o.render_end = render_start, render_end
         return BatchReport(outcomes=[o for o in outcomes if o is not None], seconds=time.time() - start,
-                           render_seconds=render_end - render_start, retries=retries[0], prepared=prepared)
+                           render_seconds=render_end - render_start, retries=retries[0], prepared=prepared,
+                           refused=sum(1 for f in frames if isinstance(f, PoseRefused)))
 
     def render_one(self, job: RenderJob) -> BatchReport | None:
         """The lean path for one job whose character is prepared (the I/O thread's fast
@@ -121,13 +124,16 @@ class RenderWorker:
             return None
         end = time.time()
         return BatchReport(outcomes=[self._outcome(job, frame, start, end)], seconds=end - start,
-                           render_seconds=end - start)
+                           render_seconds=end - start, refused=int(isinstance(frame, PoseRefused)))
 
     @staticmethod
     def _outcome(job: RenderJob, frame: Any, start: float, end: float) -> FrameOutcome:
         if isinstance(frame, FrameOutcome):
             frame.render_start, frame.render_end = start, end
             return frame
+        if isinstance(frame, PoseRefused):
+            _refusals.warning("seq %d: %s", job.seq, frame)
+            return FrameOutcome.failed(ErrorCode.RENDER_FAILED, str(frame), start, end)
         out = FrameOutcome(render_start=start, render_end=end)
         spec = job.output
         frame.setflags(write=False)
