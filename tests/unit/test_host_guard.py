@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from facecast.config import AppConfig, with_overrides
 from facecast.sinks.host_guard import ALLOWED_HOSTS_KNOB, FORBIDDEN, MISDIRECTED, RequestGuard
 
@@ -12,8 +16,8 @@ def test_the_knob_named_in_refusals_exists():
     assert getattr(getattr(cfg, section), key) == ("a.lan", "http://b.lan:1")
 
 
-def test_loopback_names_and_the_bound_address_with_or_without_the_port():
-    guard = RequestGuard("127.0.0.2", 8770)
+def test_loopback_names_and_the_bound_address_with_or_without_the_port(caplog: pytest.LogCaptureFixture):
+    guard = RequestGuard("test", "127.0.0.2", 8770)
     for name in ("localhost", "127.0.0.1", "[::1]", "127.0.0.2", "LocalHost"):
         for host in (name, f"{name}:8770"):
             assert guard.check([host], []) is None, host
@@ -29,10 +33,12 @@ def test_loopback_names_and_the_bound_address_with_or_without_the_port():
         assert refusal is not None and refusal.status == FORBIDDEN and len(refusal.body) < 400, origin
     assert guard.check(["localhost:8770"], ["http://localhost:8770", "http://localhost:8770"]).status == FORBIDDEN  # type: ignore[union-attr]
     assert guard.stats() == {"refused_host": 8, "refused_origin": 8}
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "test at 127.0.0.2:8770 answered 421" in warnings[0].getMessage()  # 16 refused
 
 
 def test_extra_names_ports_and_origins():
-    guard = RequestGuard("::1", 9000, ("Studio.LAN", "proxy.lan:443", "[fe80::1]:80", "fe80::2",
+    guard = RequestGuard("test", "::1", 9000, ("Studio.LAN", "proxy.lan:443", "[fe80::1]:80", "fe80::2",
                                        "http://tools.lan:3000/", "null", " "))
     assert guard.server == "[::1]:9000"
     ok = [("studio.lan", None), ("studio.lan:9000", "http://studio.lan:9000"), ("proxy.lan:443", "https://proxy.lan:443"),

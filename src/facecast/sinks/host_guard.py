@@ -43,6 +43,11 @@ class Refusal:
     body: str
 
 
+def refusal_stats(guard: "RequestGuard | None") -> dict[str, int]:
+    """The refusal counters for a sink's stats; zeros before its server has started."""
+    return guard.stats() if guard is not None else {"refused_host": 0, "refused_origin": 0}
+
+
 def _bracketed(host: str) -> str:
     """An IPv6 literal as it appears in a Host header or URL: ``[::1]``."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -62,7 +67,8 @@ def _shown(value: str | None) -> str:
 class RequestGuard:
     """Decides from a request's Host and Origin headers whether to serve it, and counts refusals.
 
-    ``bound_host``/``port``: the address the server listens on. ``extra``: the values of
+    ``label``: the sink, for log lines. ``bound_host``/``port``: the address the server
+    listens on. ``extra``: the values of
     ``sinks.allowed_hosts``, each one of
 
     - ``NAME`` (e.g. ``studio.lan``): Host ``NAME`` or ``NAME:PORT``, Origin ``http://NAME:PORT``;
@@ -72,7 +78,8 @@ class RequestGuard:
     Thread-safe: the counters are updated under a lock.
     """
 
-    def __init__(self, bound_host: str, port: int, extra: Iterable[str] = ()) -> None:
+    def __init__(self, label: str, bound_host: str, port: int, extra: Iterable[str] = ()) -> None:
+        self.label = label
         self.port = port
         self.server = f"{_bracketed(bound_host)}:{port}"
         names = {name.lower() for name in (*LOOPBACK_NAMES, _bracketed(bound_host))}
@@ -137,6 +144,6 @@ class RequestGuard:
             else:
                 self._unlogged += 1
         if due:
-            log.warning("%s answered %d: %s%s", self.server, refusal.status, refusal.body.strip(),
+            log.warning("%s at %s answered %d: %s%s", self.label, self.server, refusal.status, refusal.body.strip(),
                         f" ({unlogged} more refused since the last such line)" if unlogged else "")
         return refusal

@@ -35,7 +35,7 @@ import numpy as np
 
 from facecast.config import AppConfig, MjpegConfig
 from facecast.sinks.base import PublishedFrame, Sink, SinkError, register_sink
-from facecast.sinks.host_guard import RequestGuard
+from facecast.sinks.host_guard import RequestGuard, refusal_stats
 from facecast.sinks.virtualcam import composite_over
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class MjpegSink(Sink):
             raise SinkError(f"mjpeg: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}") from None
         self._server = server
         host, port = server.server_address[:2]
-        server.guard = self._guard = RequestGuard(host, port, self.allowed_hosts)
+        server.guard = self._guard = RequestGuard("mjpeg", host, port, self.allowed_hosts)
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{port}"
         self.url = f"{self.base_url}/stream.mjpg"
@@ -213,7 +213,6 @@ class MjpegSink(Sink):
 
     def stats(self) -> dict[str, Any]:
         times = list(self._jpeg_times)
-        guard = self._guard
         return {
             "clients": self.clients,
             "frames_published": self.frames_published,
@@ -221,7 +220,7 @@ class MjpegSink(Sink):
             "parts_sent": self.parts_sent,
             "jpeg_ms": round(sum(times) / len(times), 3) if times else 0.0,
             "url": self.url,
-            **(guard.stats() if guard is not None else {"refused_host": 0, "refused_origin": 0}),
+            **refusal_stats(self._guard),
         }
 
     # ----------------------------------------------------------------- encoder

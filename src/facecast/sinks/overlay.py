@@ -44,7 +44,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from facecast.sinks.base import PublishedFrame, Sink, SinkError, register_sink
-from facecast.sinks.host_guard import RequestGuard
+from facecast.sinks.host_guard import RequestGuard, refusal_stats
 
 log = logging.getLogger(__name__)
 # websockets logs every HTTP request and connection at INFO; keep the daemon's log readable
@@ -192,7 +192,7 @@ class OverlaySink(Sink):
             "frames_encoded": self._frames_encoded,
             "frames_sent": self._frames_sent,
             "encode_ms": (self._encode_s_total / self._frames_encoded * 1000.0) if self._frames_encoded else 0.0,
-            **(self._guard.stats() if self._guard is not None else {"refused_host": 0, "refused_origin": 0}),
+            **refusal_stats(self._guard),
         }
 
     # ------------------------------------------------------------------ server thread
@@ -218,7 +218,7 @@ class OverlaySink(Sink):
         async with serve(self._handle_ws, bind_host, self.port, process_request=self._http, compression=None,
                          max_size=64 * 1024, ping_interval=20, ping_timeout=20, logger=_ws_log) as server:
             self.port = server.sockets[0].getsockname()[1]
-            self._guard = RequestGuard(bind_host, self.port, self.allowed_hosts)
+            self._guard = RequestGuard("overlay", bind_host, self.port, self.allowed_hosts)
             with self._lock:
                 self._loop = asyncio.get_running_loop()
                 pending = self._latest is not None
