@@ -68,8 +68,7 @@ class RequestGuard:
     """Decides from a request's Host and Origin headers whether to serve it, and counts refusals.
 
     ``label``: the sink, for log lines. ``bound_host``/``port``: the address the server
-    listens on. ``extra``: the values of
-    ``sinks.allowed_hosts``, each one of
+    listens on. ``extra``: the values of ``sinks.allowed_hosts``, each one of
 
     - ``NAME`` (e.g. ``studio.lan``): Host ``NAME`` or ``NAME:PORT``, Origin ``http://NAME:PORT``;
     - ``NAME:P``: Host ``NAME:P``, Origins ``http://NAME:P`` and ``https://NAME:P`` (a proxy);
