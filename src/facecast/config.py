@@ -134,6 +134,10 @@ class SinksConfig:
                                      "stream (repeatable)", flag="--sink",
                                      choices=("virtualcam", "overlay", "mjpeg"))
     character: str = knob("", "only frames of this character go to the sinks; \"\" = every frame")
+    allowed_hosts: tuple[str, ...] = knob((), "overlay and mjpeg servers: more names they answer to besides "
+                                          "localhost/127.0.0.1/[::1] (NAME or NAME:PORT, e.g. studio.lan) and "
+                                          "more pages that may use them (an origin: http://tools.lan:3000, or "
+                                          "null); other Host headers get 421, other Origins 403")
 
 
 @dataclass(frozen=True)

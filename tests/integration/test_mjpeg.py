@@ -19,6 +19,7 @@ from facecast.config import AppConfig, MjpegConfig
 from facecast.sinks.base import PublishedFrame, SinkError, create_sink
 from facecast.sinks.mjpeg import MjpegSink
 from tests.integration.daemon_process import start_daemon
+from tests.integration.raw_http import raw_request
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,38 @@ def test_snapshot_page_and_alpha_over_black(sink: MjpegSink):
     assert _mae(image[:, 68:], frame[:, 68:, :3]) < 3.0
 
 
+def test_hostile_host_or_origin_is_refused_and_counted(sink: MjpegSink):
+    port = _port(sink)
+    sink.publish(_published(_frame(1)))
+    deadline = time.monotonic() + 5
+    while sink.stats()["frames_encoded"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    paths = ("/", "/snapshot.jpg", "/stream.mjpg", "/nope")
+    for path in paths:
+        # DNS rebinding: a page of evil.example, resolved to 127.0.0.1, reading the snapshot
+        for host in (f"evil.example:{port}", "evil.example", ""):
+            reply = raw_request(port, path, {"Host": host} if host else {})
+            assert reply.status == 421, (path, host, reply)
+            assert b"sinks.allowed_hosts" in reply.body and b"Host" in reply.body, reply.body
+        for origin in ("https://evil.example", "null"):
+            reply = raw_request(port, path, {"Host": f"127.0.0.1:{port}", "Origin": origin})
+            assert reply.status == 403, (path, origin, reply)
+            assert b"sinks.allowed_hosts" in reply.body and b"Origin" in reply.body, reply.body
+    stats = sink.stats()
+    assert (stats["refused_host"], stats["refused_origin"]) == (3 * len(paths), 2 * len(paths)), stats
+    assert stats["clients"] == 0 and stats["parts_sent"] == 0
+    # the server's own names, with or without the port, and its own page's origin
+    for host in ("127.0.0.1", f"127.0.0.1:{port}", f"localhost:{port}", "[::1]"):
+        reply = raw_request(port, "/snapshot.jpg", {"Host": host, "Origin": f"http://localhost:{port}"})
+        assert reply.status == 200 and reply.body.startswith(b"\xff\xd8"), (host, reply.status)
+    reader = StreamReader(port)  # http.client: Host 127.0.0.1:PORT, no Origin
+    try:
+        assert _decode(reader.next_jpeg()).shape == (96, 128, 3)
+    finally:
+        reader.close()
+    assert (sink.stats()["refused_host"], sink.stats()["refused_origin"]) == (3 * len(paths), 2 * len(paths))
+
+
 def test_taken_port_and_non_loopback_host_are_refused():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -248,7 +281,8 @@ def test_daemon_streams_mjpeg(default_store, tmp_path: Path):
     from facecast.client import Client
 
     port = _free_port()
-    daemon = start_daemon(tmp_path, default_store.root, "--sink", "mjpeg", "--set", f"mjpeg.port={port}")
+    daemon = start_daemon(tmp_path, default_store.root, "--sink", "mjpeg", "--set", f"mjpeg.port={port}",
+                          "--set", "sinks.allowed_hosts=studio.lan")
     try:
         with Client(daemon.endpoint) as client:
             bound = client.bind("default", width=160, height=160, pixel_format="rgba8")
@@ -264,8 +298,12 @@ def test_daemon_streams_mjpeg(default_store, tmp_path: Path):
                     client.render(bound.neutral)
                 else:
                     raise AssertionError("no stream part matched the client's frame")
+                # the knob lets a LAN name in; any other name is refused, and the stats reply counts it
+                assert raw_request(port, "/snapshot.jpg", {"Host": f"studio.lan:{port}"}).status == 200
+                assert raw_request(port, "/snapshot.jpg", {"Host": f"evil.example:{port}"}).status == 421
                 stats = client.stats().daemon["sinks"]["mjpeg"]
                 assert stats["clients"] == 1 and stats["frames_published"] >= 1
+                assert (stats["refused_host"], stats["refused_origin"]) == (1, 0), stats
                 assert stats["url"] == f"http://127.0.0.1:{port}/stream.mjpg"
             finally:
                 reader.close()

@@ -23,6 +23,7 @@ from facecast.config import AppConfig, OverlayConfig
 from facecast.sinks.base import PublishedFrame, SinkError, create_sink
 from facecast.sinks.overlay import MAX_IN_FLIGHT, OverlaySink
 from tests.integration.daemon_process import start_daemon
+from tests.integration.raw_http import raw_request
 
 log = logging.getLogger(__name__)
 
@@ -346,3 +347,73 @@ def test_second_page_also_receives_frames(sink: OverlaySink, driver: Any):
         assert page_state(driver)["fit"] == "cover"
         x0, y0, x1, y1 = canvas_box(driver)
         assert x1 - x0 == WINDOW[0]  # cover: the square frame fills the width, cropped top and bottom
+
+
+# ---------------------------------------------------------------------- (d) Host and Origin checks
+HOSTILE_ORIGINS = ("https://evil.example", "null", "http://127.0.0.1:1")  # another site, a file/sandbox, another local port
+
+
+def _health(sink: OverlaySink) -> dict[str, Any]:
+    with urllib.request.urlopen(sink.url + "health", timeout=5) as resp:
+        return json.load(resp)
+
+
+def test_hostile_host_or_origin_is_refused_on_every_endpoint(sink: OverlaySink):
+    port = sink.port
+    refused_host = refused_origin = 0
+    for path, websocket in (("/", False), ("/health", False), ("/favicon.ico", False), ("/ws", True)):
+        # DNS rebinding: the browser sends the attacker's name as Host (with and without the port)
+        for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}", ""):
+            headers = {"Host": host} if host else {}
+            reply = raw_request(port, path, headers, websocket=websocket)
+            assert reply.status == 421, (path, host, reply)
+            assert b"sinks.allowed_hosts" in reply.body and b"Host" in reply.body, reply.body
+            refused_host += 1
+        # a page of another site (or a sandboxed / file:// page: Origin null) opening the feed
+        for origin in HOSTILE_ORIGINS:
+            reply = raw_request(port, path, {"Host": f"127.0.0.1:{port}", "Origin": origin}, websocket=websocket)
+            assert reply.status == 403, (path, origin, reply)
+            assert b"sinks.allowed_hosts" in reply.body and b"Origin" in reply.body, reply.body
+            refused_origin += 1
+    assert sink.stats()["clients"] == 0 and sink.stats()["frames_sent"] == 0
+    health = _health(sink)
+    assert (health["refused_host"], health["refused_origin"]) == (refused_host, refused_origin), health
+
+
+def test_own_pages_and_loopback_names_still_stream(sink: OverlaySink):
+    from websockets.sync.client import connect
+
+    port = sink.port
+    for host in ("127.0.0.1", f"127.0.0.1:{port}", "localhost", f"LOCALHOST:{port}", "[::1]", f"[::1]:{port}"):
+        assert raw_request(port, "/health", {"Host": host}).status == 200, host
+        assert raw_request(port, "/ws", {"Host": host}, websocket=True).status == 101, host
+    with Publisher(sink):
+        # the page's own origin, under each loopback name; and no Origin (a non-browser client)
+        for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", None):
+            with connect(sink.ws_url, origin=origin) as ws:  # type: ignore[arg-type]
+                meta, png = ws.recv(timeout=5), ws.recv(timeout=5)
+                assert isinstance(meta, str) and isinstance(png, bytes) and png.startswith(b"\x89PNG"), origin
+    health = _health(sink)
+    assert (health["refused_host"], health["refused_origin"]) == (0, 0), health
+
+
+def test_allowed_hosts_knob_admits_a_lan_name_and_an_extra_origin():
+    from facecast.config import with_overrides
+
+    config = with_overrides(AppConfig(), {"overlay": {"port": 0},
+                                          "sinks": {"allowed_hosts": "studio.lan,http://tools.lan:3000"}})
+    s = create_sink("overlay", config)
+    s.start()
+    try:
+        port = s.port
+        assert raw_request(port, "/health", {"Host": f"studio.lan:{port}"}).status == 200
+        assert raw_request(port, "/ws", {"Host": f"studio.lan:{port}", "Origin": f"http://studio.lan:{port}"},
+                           websocket=True).status == 101
+        assert raw_request(port, "/ws", {"Host": f"127.0.0.1:{port}", "Origin": "http://tools.lan:3000"},
+                           websocket=True).status == 101
+        # only what was named: another port of the extra origin, another LAN name
+        assert raw_request(port, "/ws", {"Host": f"127.0.0.1:{port}", "Origin": "http://tools.lan:3001"},
+                           websocket=True).status == 403
+        assert raw_request(port, "/health", {"Host": f"other.lan:{port}"}).status == 421
+    finally:
+        s.close()

@@ -12,6 +12,9 @@ at most ``fps`` times a second, once for all clients; each client's handler thre
 the newest encoded frame when it changes (latest-wins: a slow client skips frames, nothing
 queues). When nothing new arrives the last frame is re-sent every ``KEEPALIVE_S`` seconds so
 players do not time out. Only loopback hosts are served: the stream has no authentication.
+Every request must name this server in ``Host`` and, when it has an ``Origin``, come from
+the server's own page (``host_guard``), so other web pages on this machine (DNS rebinding
+included) get 421 or 403 instead of the frames.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 
 from facecast.config import AppConfig, MjpegConfig
 from facecast.sinks.base import PublishedFrame, Sink, SinkError, register_sink
+from facecast.sinks.host_guard import RequestGuard, refusal_stats
 from facecast.sinks.virtualcam import composite_over
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], sink: "MjpegSink") -> None:
         self.sink = sink
+        self.guard: RequestGuard | None = None  # set by the sink once the port is bound, before serving
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -94,6 +99,11 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("mjpeg %s: " + format, self.address_string(), *args)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        assert self.server.guard is not None
+        refusal = self.server.guard.check(self.headers.get_all("Host") or [], self.headers.get_all("Origin") or [])
+        if refusal is not None:  # before any path: no frame for another site's page
+            self._reply(refusal.status, "text/plain; charset=utf-8", refusal.body.encode())
+            return
         path = self.path.split("?", 1)[0]
         if path in ("/stream.mjpg", "/stream.mjpeg", "/stream"):
             self.server.sink._serve_stream(self)
@@ -113,6 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         if retry_after:
             self.send_header("Retry-After", "1")
         self.end_headers()
@@ -124,8 +135,9 @@ class MjpegSink(Sink):
 
     name = "mjpeg"
 
-    def __init__(self, config: MjpegConfig) -> None:
+    def __init__(self, config: MjpegConfig, allowed_hosts: tuple[str, ...] = ()) -> None:
         self.config = config
+        self.allowed_hosts = allowed_hosts  # sinks.allowed_hosts: more Host names and Origins (host_guard)
         self._lock = threading.Lock()
         self._pending: np.ndarray | None = None  # newest published RGBA, not yet encoded
         self._wake = threading.Event()
@@ -134,6 +146,7 @@ class MjpegSink(Sink):
         self._jpeg: bytes | None = None  # newest encoded frame
         self._jpeg_id = 0  # bumps with every encoded frame
         self._server: _Server | None = None
+        self._guard: RequestGuard | None = None  # its counters outlive the server, for the last stats
         self._threads: list[threading.Thread] = []
         self._jpeg_times: collections.deque[float] = collections.deque(maxlen=100)
         self.frames_published = 0
@@ -164,6 +177,7 @@ class MjpegSink(Sink):
             raise SinkError(f"mjpeg: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}") from None
         self._server = server
         host, port = server.server_address[:2]
+        server.guard = self._guard = RequestGuard("mjpeg", host, port, self.allowed_hosts)
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{port}"
         self.url = f"{self.base_url}/stream.mjpg"
@@ -206,6 +220,7 @@ class MjpegSink(Sink):
             "parts_sent": self.parts_sent,
             "jpeg_ms": round(sum(times) / len(times), 3) if times else 0.0,
             "url": self.url,
+            **refusal_stats(self._guard),
         }
 
     # ----------------------------------------------------------------- encoder
@@ -280,4 +295,4 @@ class MjpegSink(Sink):
 @register_sink("mjpeg")
 def create_mjpeg_sink(config: AppConfig) -> MjpegSink:
     """The registry's factory: the sink reads the ``[mjpeg]`` section."""
-    return MjpegSink(config.mjpeg)
+    return MjpegSink(config.mjpeg, allowed_hosts=config.sinks.allowed_hosts)

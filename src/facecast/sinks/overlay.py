@@ -8,7 +8,11 @@ One server thread runs an asyncio loop (the ``websockets`` library) that answers
                    background that draws every frame it receives;
 - ``GET /ws``      the WebSocket feed: each binary message is one frame as a PNG with alpha;
                    the page answers each drawn frame with the text message ``ack``;
-- ``GET /health``  JSON counters (clients, frames_sent, ...).
+- ``GET /health``  JSON counters (clients, frames_sent, refused_host, ...).
+
+Every request, the WebSocket upgrade included, must name this server in ``Host`` and, when
+it has an ``Origin``, come from the page itself (``host_guard``): other web pages open in
+a browser on this machine get 421 or 403, not the feed.
 
 Latest-wins all the way: ``publish`` only swaps in a copy of the newest frame and wakes
 the loop; frames are PNG-encoded on the sink's own encoder thread, and only while a page
@@ -40,6 +44,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from facecast.sinks.base import PublishedFrame, Sink, SinkError, register_sink
+from facecast.sinks.host_guard import RequestGuard, refusal_stats
 
 log = logging.getLogger(__name__)
 # websockets logs every HTTP request and connection at INFO; keep the daemon's log readable
@@ -83,8 +88,10 @@ class OverlaySink(Sink):
 
     # PNG level 0 (stored, no deflate): the feed never leaves loopback, so bytes are free and
     # CPU is not; level 0 encodes 2-3x faster than level 1 (bench delivery).
-    def __init__(self, host: str = "127.0.0.1", port: int = 8770, png_compression: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 8770, png_compression: int = 0,
+                 allowed_hosts: tuple[str, ...] = ()) -> None:
         self.host = host
+        self.allowed_hosts = allowed_hosts  # sinks.allowed_hosts: more Host names and Origins (host_guard)
         self.port = port  # the requested port until start(), the bound one after
         self.png_compression = png_compression
         self.url: str | None = None  # http://HOST:PORT/ once started
@@ -109,6 +116,7 @@ class OverlaySink(Sink):
         self._encode_s_total = 0.0
         self._frames_sent = 0
         self._closed = False
+        self._guard: RequestGuard | None = None  # made once the port is bound
 
     # ------------------------------------------------------------------ contract
     def start(self) -> None:
@@ -184,6 +192,7 @@ class OverlaySink(Sink):
             "frames_encoded": self._frames_encoded,
             "frames_sent": self._frames_sent,
             "encode_ms": (self._encode_s_total / self._frames_encoded * 1000.0) if self._frames_encoded else 0.0,
+            **refusal_stats(self._guard),
         }
 
     # ------------------------------------------------------------------ server thread
@@ -209,6 +218,7 @@ class OverlaySink(Sink):
         async with serve(self._handle_ws, bind_host, self.port, process_request=self._http, compression=None,
                          max_size=64 * 1024, ping_interval=20, ping_timeout=20, logger=_ws_log) as server:
             self.port = server.sockets[0].getsockname()[1]
+            self._guard = RequestGuard("overlay", bind_host, self.port, self.allowed_hosts)
             with self._lock:
                 self._loop = asyncio.get_running_loop()
                 pending = self._latest is not None
@@ -260,6 +270,11 @@ class OverlaySink(Sink):
 
     # ------------------------------------------------------------------ HTTP and WebSocket
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        assert self._guard is not None
+        refusal = self._guard.check(request.headers.get_all("Host"), request.headers.get_all("Origin"))
+        if refusal is not None:  # before any path, /ws included: no page, counters or feed for strangers
+            return self._response(connection, HTTPStatus(refusal.status), refusal.body.encode(),
+                                  "text/plain; charset=utf-8")
         path = request.path.split("?", 1)[0]
         if path == "/ws":
             return None  # go on with the WebSocket handshake
@@ -275,7 +290,8 @@ class OverlaySink(Sink):
     @staticmethod
     def _response(connection: ServerConnection, status: HTTPStatus, body: bytes, content_type: str) -> Response:
         response = connection.respond(status, "")
-        replaced = {"Content-Type": content_type, "Content-Length": str(len(body)), "Cache-Control": "no-store"}
+        replaced = {"Content-Type": content_type, "Content-Length": str(len(body)), "Cache-Control": "no-store",
+                    "X-Content-Type-Options": "nosniff"}
         # Headers is multi-valued: drop the plain-text response's values instead of adding second ones
         headers = Headers([(k, v) for k, v in response.headers.raw_items() if k.title() not in replaced])
         headers.update(replaced)
@@ -323,4 +339,5 @@ class OverlaySink(Sink):
 
 @register_sink("overlay")
 def _create_overlay(config: Any) -> OverlaySink:
-    return OverlaySink(host=config.overlay.host, port=config.overlay.port)
+    return OverlaySink(host=config.overlay.host, port=config.overlay.port,
+                       allowed_hosts=config.sinks.allowed_hosts)
