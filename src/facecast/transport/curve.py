@@ -1,8 +1,8 @@
 """CurveZMQ for the daemon: key files, and the ZAP authenticator with a client allow-list.
 
 Layout written by `facecast keys generate DIR --name NAME` (pyzmq's certificate format):
-``DIR/NAME.key`` (public, 0644) and ``DIR/NAME.key_secret`` (public + secret, 0600),
-DIR itself 0700. The daemon loads its ``.key_secret``; it accepts exactly the clients
+``DIR/NAME.key`` (public, 0644) and ``DIR/NAME.key_secret`` (public + secret, 0600);
+DIR is made 0700 when the command creates it (an existing DIR keeps its mode). The daemon loads its ``.key_secret``; it accepts exactly the clients
 whose public ``.key`` files are in its allow-list directory; a client needs the daemon's
 public ``.key`` and its own ``.key_secret``.
 """
@@ -33,8 +33,7 @@ def generate_keys(directory: str | Path, name: str = "server") -> tuple[Path, Pa
     for path in (public, secret):
         if path.exists():
             raise CurveError(f"{path} exists; remove it first or choose another --name")
-    out.mkdir(parents=True, exist_ok=True)
-    os.chmod(out, 0o700)
+    _make_private_dir(out)
     old_umask = os.umask(0o077)
     try:
         pub, sec = zmq.auth.create_certificates(out, name)
@@ -43,6 +42,20 @@ def generate_keys(directory: str | Path, name: str = "server") -> tuple[Path, Pa
     os.chmod(sec, 0o600)
     os.chmod(pub, 0o644)
     return Path(pub), Path(sec)
+
+
+def _make_private_dir(directory: Path) -> None:
+    """Create ``directory`` 0700 if it is missing. An existing one keeps its mode: it may be
+    a shared folder (a sticky 1777 one, say) that is not ours to change; the secret file
+    in it is 0600 whatever the folder's mode."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        if not directory.is_dir():
+            raise CurveError(f"{directory} exists and is not a directory") from None
+        return
+    os.chmod(directory, 0o700)  # exactly 0700, whatever the umask
 
 
 def load_secret(path: str | Path) -> tuple[bytes, bytes]:
