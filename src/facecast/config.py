@@ -43,8 +43,10 @@ class ServerConfig:
     curve_secret_key: str = knob("", "the daemon's CurveZMQ .key_secret file (facecast keys generate): turns "
                                  "authentication on; required to bind anything but loopback or ipc://",
                                  flag="--curve-secret-key", metavar="FILE")
-    curve_clients_dir: str = knob("", "directory of allowed clients' public .key files", flag="--curve-clients",
-                                  metavar="DIR")
+    curve_clients_dir: str = knob("", "directory of allowed clients' public .key files (only public keys); "
+                                  "re-read when it changes and on SIGHUP", flag="--curve-clients", metavar="DIR")
+    curve_reload_s: float = knob(1.0, "how often the daemon compares the allow-list folder's listing and re-reads "
+                                 "it when changed (0: only on SIGHUP)")
     max_poses_per_second: float = knob(2000.0, "per session; more get RATE_LIMITED (0 = no limit)")
     max_characters: int = knob(64, "characters kept loaded; the least recently bound is unloaded")
     max_message_bytes: int = knob(4 << 20, "larger messages get a TOO_LARGE error reply")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 import sys
@@ -39,6 +40,32 @@ def test_keys_generate_writes_safe_files(tmp_path: Path):
     again = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "keys", "generate", str(tmp_path / "k")],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "exists" in again.stderr  # never overwrites
+
+
+def test_keys_generate_keeps_the_mode_of_an_existing_folder(tmp_path: Path):
+    shared = tmp_path / "shared"  # e.g. a sticky, world-writable drop folder (like /tmp)
+    shared.mkdir()
+    shared.chmod(0o1777)
+    proc = subprocess.run([sys.executable, "-m", "facecast.apps.cli", "keys", "generate", str(shared),
+                           "--name", "alice"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777  # not made 0700: it is not ours to change
+    assert stat.S_IMODE((shared / "alice.key_secret").stat().st_mode) == 0o600
+    assert stat.S_IMODE((shared / "alice.key").stat().st_mode) == 0o644
+    generate_keys(tmp_path / "new" / "deeper", "bob")  # a folder it creates is private
+    assert stat.S_IMODE((tmp_path / "new" / "deeper").stat().st_mode) == 0o700
+
+
+def test_non_loopback_refusal_keeps_secret_keys_out_of_the_allow_list():
+    with pytest.raises(ValueError) as refused:
+        check_bind_endpoint("tcp://0.0.0.0:5555")
+    advice = str(refused.value)
+    generated = re.findall(r"keys generate (\S+?)[`\s]", advice)
+    allow_list = re.search(r"--curve-clients (\S+)", advice).group(1)
+    assert generated and allow_list
+    # following the advice never writes a .key_secret into the daemon's allow-list folder
+    assert allow_list.rstrip("/") not in [g.rstrip("/") for g in generated], advice
+    assert "public" in advice
 
 
 def test_curve_admits_only_allow_listed_clients(default_store, tmp_path: Path, keys):

@@ -172,8 +172,8 @@ class Client:
                 reply = self._recv_socket(remaining)
                 if isinstance(reply, reply_type):
                     return reply
-                if isinstance(reply, Error) and reply.ref == message.TYPE:
-                    raise FacecastError(reply)
+                if isinstance(reply, Error) and (reply.ref == message.TYPE or reply.code == ErrorCode.KEY_REVOKED):
+                    raise FacecastError(reply)  # (KEY_REVOKED: the daemon refuses every message now)
                 skipped.append(reply)  # a frame or error for a pose in flight: keep it
         finally:
             self._inbox.extend(skipped)

@@ -23,6 +23,7 @@ class ErrorCode(enum.IntEnum):
     UNSUPPORTED = 202  # valid request for a feature this daemon does not offer
     SESSION_LIMIT = 203  # too many sessions
     RATE_LIMITED = 204  # more poses per second than the daemon's per-client limit
+    KEY_REVOKED = 205  # the client's CurveZMQ key was removed from the daemon's allow-list
     RENDER_FAILED = 500  # the renderer failed for this pose
     INTERNAL = 501  # anything else that went wrong inside the daemon
 

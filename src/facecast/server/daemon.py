@@ -24,6 +24,7 @@ from facecast.config import AppConfig
 from facecast.protocol import DecodeError, ErrorCode, ProtocolError, decode
 from facecast.render.base import Renderer, local_devices
 from facecast.server.blendshape_input import BlendshapeInput
+from facecast.server.curve_guard import CurveGuard
 from facecast.server.executor import ExecutorContext, LocalExecutor, RenderExecutor
 from facecast.server.handlers import REQUEST_TYPES, SESSION_OPENERS, RequestHandlers
 from facecast.server.loaded_characters import LoadedCharacters
@@ -90,6 +91,7 @@ class Daemon:
         self._thread: threading.Thread | None = None
         self._startup_error: BaseException | None = None
         self._auth: Any = None  # the ZAP authenticator thread when CurveZMQ is on
+        self._guard: CurveGuard | None = None  # and its per-message allow-list check
 
     # ----------------------------------------------------------------- lifecycle
     def bind(self) -> str:
@@ -100,7 +102,9 @@ class Daemon:
         endpoint = check_bind_endpoint(cfg.bind, curve=curve)
         router = self._ctx.socket(zmq.ROUTER)
         if curve:
-            self._auth = secure_server(self._ctx, router, cfg.curve_secret_key, cfg.curve_clients_dir)
+            self._auth, allow = secure_server(self._ctx, router, cfg.curve_secret_key, cfg.curve_clients_dir,
+                                              cfg.curve_reload_s)
+            self._guard = CurveGuard(allow, self.sessions, self.stats, self.replies, self.handlers.end_session)
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.RCVHWM, cfg.rcv_hwm)
         router.setsockopt(zmq.SNDHWM, cfg.snd_hwm)
@@ -160,6 +164,9 @@ class Daemon:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, lambda signum, _frame: (log.info("signal %d: shutting down", signum),
                                                                self.stop()))
+                guard = self._guard
+                if guard is not None:  # SIGHUP: re-read the CurveZMQ allow-list now
+                    signal.signal(signal.SIGHUP, lambda _signum, _frame: guard.allow.request_reload())
             self._bound.set()
             self._loop(wake_pull)
         finally:
@@ -219,12 +226,17 @@ class Daemon:
             if router in events:
                 for _ in range(256):  # bounded, so results are not starved by a flood
                     try:
-                        frames = router.recv_multipart(zmq.NOBLOCK)
+                        frames = router.recv_multipart(zmq.NOBLOCK, copy=self._guard is None)
                     except zmq.Again:
                         break
-                    self._handle(frames)
+                    if self._guard is None:
+                        self._handle(frames)
+                    else:  # (copy=False: the frames carry the sender's key)
+                        self._guard.receive(frames, self._handle)
                     if not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # (rather than an exception)
                         break
+            if self._guard is not None:
+                self._guard.poll()
             now = time.monotonic()
             if now >= next_log:
                 next_log = now + self.config.server.stats_interval_s

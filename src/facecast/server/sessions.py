@@ -54,6 +54,7 @@ class RateLimiter:
 class Session:
     identity: bytes  # the ROUTER routing id
     envelope: list[bytes]  # frames to put before a reply (identity, and b"" for REQ peers)
+    peer_key: str = ""  # the client's CurveZMQ public key (Z85) when CurveZMQ is on
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     client: str = ""
     binding: Binding | None = None

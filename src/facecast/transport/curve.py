@@ -1,10 +1,12 @@
 """CurveZMQ for the daemon: key files, and the ZAP authenticator with a client allow-list.
 
 Layout written by `facecast keys generate DIR --name NAME` (pyzmq's certificate format):
-``DIR/NAME.key`` (public, 0644) and ``DIR/NAME.key_secret`` (public + secret, 0600),
-DIR itself 0700. The daemon loads its ``.key_secret``; it accepts exactly the clients
-whose public ``.key`` files are in its allow-list directory; a client needs the daemon's
-public ``.key`` and its own ``.key_secret``.
+``DIR/NAME.key`` (public, 0644) and ``DIR/NAME.key_secret`` (public + secret, 0600);
+DIR is made 0700 when the command creates it (an existing DIR keeps its mode). The
+daemon loads its ``.key_secret``; it accepts exactly the clients whose public ``.key``
+files are in its allow-list directory, re-read when the folder changes (``allow_list``);
+that folder holds public keys only. A client needs the daemon's public ``.key`` and its
+own ``.key_secret``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+
+from facecast.transport.allow_list import AllowList
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +37,7 @@ def generate_keys(directory: str | Path, name: str = "server") -> tuple[Path, Pa
     for path in (public, secret):
         if path.exists():
             raise CurveError(f"{path} exists; remove it first or choose another --name")
-    out.mkdir(parents=True, exist_ok=True)
-    os.chmod(out, 0o700)
+    _make_private_dir(out)
     old_umask = os.umask(0o077)
     try:
         pub, sec = zmq.auth.create_certificates(out, name)
@@ -43,6 +46,20 @@ def generate_keys(directory: str | Path, name: str = "server") -> tuple[Path, Pa
     os.chmod(sec, 0o600)
     os.chmod(pub, 0o644)
     return Path(pub), Path(sec)
+
+
+def _make_private_dir(directory: Path) -> None:
+    """Create ``directory`` 0700 if it is missing. An existing one keeps its mode: it may be
+    a shared folder (a sticky 1777 one, say) that is not ours to change; the secret file
+    in it is 0600 whatever the folder's mode."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        if not directory.is_dir():
+            raise CurveError(f"{directory} exists and is not a directory") from None
+        return
+    os.chmod(directory, 0o700)  # exactly 0700, whatever the umask
 
 
 def load_secret(path: str | Path) -> tuple[bytes, bytes]:
@@ -68,24 +85,28 @@ def load_public(path: str | Path) -> bytes:
     return public
 
 
-def secure_server(ctx: zmq.Context, socket: zmq.Socket, secret_file: str, clients_dir: str) -> ThreadAuthenticator:
-    """Make ``socket`` a CurveZMQ server that admits only the allow-listed clients."""
+def secure_server(ctx: zmq.Context, socket: zmq.Socket, secret_file: str, clients_dir: str,
+                  reload_s: float = 1.0) -> tuple[ThreadAuthenticator, AllowList]:
+    """Make ``socket`` a CurveZMQ server that admits only the allow-listed clients. The
+    authenticator asks the returned ``AllowList`` at every handshake; the caller polls it
+    (``reload_s``: how often the folder is compared) and checks each message's sender."""
     allowed = Path(clients_dir)
     if not allowed.is_dir():
         raise CurveError(f"client allow-list directory {allowed} does not exist "
                          "(put the public .key file of every client allowed to connect there)")
-    keys = sorted(allowed.glob("*.key"))
-    if not keys:
-        raise CurveError(f"client allow-list {allowed} has no .key files: no client could connect")
+    clients = AllowList(allowed, reload_s)
+    if not len(clients):
+        raise CurveError(f"client allow-list {allowed} has no .key files with a valid public key: "
+                         "no client could connect")
     public, secret = load_secret(secret_file)
     auth = ThreadAuthenticator(ctx, log=logging.getLogger("facecast.transport.curve.zap"))
     auth.start()
-    auth.configure_curve(domain="*", location=str(allowed))
+    auth.configure_curve_callback(domain="*", credentials_provider=clients)
     socket.curve_secretkey = secret
     socket.curve_publickey = public
     socket.curve_server = True
-    log.info("CurveZMQ on: %d allowed client key(s) in %s", len(keys), allowed)
-    return auth
+    log.info("CurveZMQ on: %d allowed client key(s) in %s", len(clients), allowed)
+    return auth, clients
 
 
 def secure_client(socket: zmq.Socket, server_public_file: str | Path, client_secret_file: str | Path) -> None:

@@ -34,8 +34,10 @@ def check_bind_endpoint(endpoint: str, curve: bool = False) -> str:
         if not loopback and not curve:
             raise EndpointError(
                 f"refusing to bind {endpoint!r} without CurveZMQ: other interfaces than loopback (127.0.0.1, "
-                "::1, localhost) and ipc:// need authentication. Run `facecast keys generate KEYDIR` and "
-                "`facecast keys generate KEYDIR/clients --name CLIENT`, then start with "
+                "::1, localhost) and ipc:// need authentication. Run `facecast keys generate KEYDIR` for the "
+                "daemon, and on each client `facecast keys generate CLIENTKEYS --name CLIENT` (its secret "
+                "key stays there); copy only the public CLIENTKEYS/CLIENT.key into KEYDIR/clients (the "
+                "allow-list holds client public keys only), then start with "
                 "--curve-secret-key KEYDIR/server.key_secret --curve-clients KEYDIR/clients"
             )
     if port in ("0", "*"):

@@ -17,6 +17,7 @@ namespace Facecast.Protocol
         Unsupported = 202,
         SessionLimit = 203,
         RateLimited = 204,
+        KeyRevoked = 205,
         RenderFailed = 500,
         Internal = 501,
     }
@@ -40,6 +41,7 @@ namespace Facecast.Protocol
                 case ErrorCode.Unsupported: return "UNSUPPORTED";
                 case ErrorCode.SessionLimit: return "SESSION_LIMIT";
                 case ErrorCode.RateLimited: return "RATE_LIMITED";
+                case ErrorCode.KeyRevoked: return "KEY_REVOKED";
                 case ErrorCode.RenderFailed: return "RENDER_FAILED";
                 case ErrorCode.Internal: return "INTERNAL";
                 default: return ((int)code).ToString();
