@@ -38,7 +38,16 @@ import platformdirs
 from facecast.characters.face_crop import CROP_SIZE, crop_to_face, to_crop_coords
 from facecast.characters.matte import head_matte
 from facecast.characters.assets import CharacterAssets
-from facecast.capture.landmarks import VIDEO_SUFFIXES, LandmarkDetector, UnreadableMedia, read_image, read_video_frames, video_frame_count
+from facecast.capture.landmarks import (
+    VIDEO_SUFFIXES,
+    LandmarkDetector,
+    UnreadableMedia,
+    iter_video_frames,
+    open_video,
+    read_image,
+    video_frame_count,
+)
+from facecast.capture.media_limits import SourceTooLarge, check_image_file, check_pixels
 from facecast.tracking.face import BLENDSHAPE_NAMES, LANDMARK_FORMAT, FaceLandmarks
 
 if TYPE_CHECKING:  # torch is imported only when neural assets are used
@@ -372,6 +381,8 @@ class CharacterStore:
             raise CharacterExists(
                 f"character {name!r} already exists in {self.root}; pass overwrite=True"
             )
+        for label, src in sources:  # every source's size, before anything is decoded
+            self._check_size(label, src)
         own = detector is None
         det = detector if detector is not None else LandmarkDetector()
         try:
@@ -386,6 +397,24 @@ class CharacterStore:
             self._write(name, final, shots, matte, overwrite)
             self._cache.pop(name, None)
             return self.load(name)
+
+    @staticmethod
+    def _check_size(label: str, src: Path | np.ndarray) -> None:
+        """Raise SourceTooLarge for a source of too many pixels, from its header alone
+        (facecast.capture.media_limits); UnreadableMedia for a missing or unreadable one."""
+        if isinstance(src, np.ndarray):
+            check_pixels(label, src.shape[1] if src.ndim > 1 else 1, src.shape[0])
+        elif src.suffix.lower() in VIDEO_SUFFIXES:
+            open_video(src).release()
+        elif not src.is_file():
+            raise UnreadableMedia(f"cannot read image {src}: no such file")
+        else:
+            try:
+                check_image_file(src)
+            except SourceTooLarge:
+                raise
+            except (OSError, ValueError) as exc:
+                raise UnreadableMedia(f"cannot read image {src}: {exc}") from exc
 
     def _shots_from(
         self, label: str, src: Path | np.ndarray, det: LandmarkDetector, video_shots: int
@@ -425,7 +454,7 @@ class CharacterStore:
         # then take `count` of them evenly spaced.
         probes = np.unique(np.linspace(0, total - 1, min(total, 3 * count)).round().astype(int))
         found: list[_Shot] = []
-        for index, _t, rgb in read_video_frames(path, probes.tolist()):
+        for index, _t, rgb in iter_video_frames(path, probes.tolist()):
             try:
                 face = self._single_face(f"{label} frame {index}", rgb, det)
             except MultipleFaces as exc:
