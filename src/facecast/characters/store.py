@@ -35,6 +35,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -311,6 +312,10 @@ class CharacterStore:
         with self._lock:
             self._cache.pop(name, None)
 
+    def manifest_path(self, name: str) -> Path:
+        """The file whose contents version a character: every write replaces it."""
+        return self._dir(name) / "manifest.json"
+
     def exists(self, name: str) -> bool:
         return (self._dir(name) / "manifest.json").is_file()
 
@@ -375,6 +380,7 @@ class CharacterStore:
         with self._lock, self._writing():
             manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
             manifest["matte"] = MATTE_FILE
+            manifest["revision"] = uuid.uuid4().hex  # a new version for the daemon to notice
             _replace_file(directory / MATTE_FILE, lambda p: _write_gray_png(p, matte))
             text = json.dumps(manifest, indent=2)
             _replace_file(
@@ -598,6 +604,7 @@ class CharacterStore:
                 "landmark_space": "normalized to each shot's crop; z in MediaPipe scale",
                 "blendshape_names": list(BLENDSHAPE_NAMES),
                 "matte": MATTE_FILE,
+                "revision": uuid.uuid4().hex,  # every write is a new version, even from the same sources
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             self._swap_in(tmp, final, overwrite)
