@@ -49,6 +49,8 @@ class ServerConfig:
                                  "it when changed (0: only on SIGHUP)")
     max_poses_per_second: float = knob(2000.0, "per session; more get RATE_LIMITED (0 = no limit)")
     max_characters: int = knob(64, "characters kept loaded; the least recently bound is unloaded")
+    character_check_s: float = knob(1.0, "how often loaded characters are checked for a re-enrollment (one stat "
+                                    "each; a changed one is reloaded and its sessions switch to it); 0 = at bind only")
     max_message_bytes: int = knob(4 << 20, "larger messages get a TOO_LARGE error reply")
     hard_max_message_bytes: int = knob(64 << 20, "ZMQ_MAXMSGSIZE: larger ones drop the connection")
     rcv_hwm: int = knob(1000, "incoming ZeroMQ high-water mark (messages), so nothing queues without bound")

@@ -34,6 +34,7 @@ from mediapipe.tasks import python as mpt  # noqa: E402
 from mediapipe.tasks.python import vision  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from facecast.capture.media_limits import MAX_SOURCE_PIXELS, SourceTooLarge, check_image_file, check_pixels  # noqa: E402
 from facecast.capture.model_files import resolve_face_landmarker  # noqa: E402
 from facecast.tracking.face import BLENDSHAPE_NAMES, FaceLandmarks  # noqa: E402
 
@@ -107,18 +108,26 @@ def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as H x W x 3 RGB uint8 (gray expanded, alpha over white)."""
+def read_image(path: str | Path, max_pixels: int = MAX_SOURCE_PIXELS) -> np.ndarray:
+    """Read an image file as H x W x 3 RGB uint8 (gray expanded, alpha over white).
+
+    Its size is read from the header first: an image of more than ``max_pixels`` pixels
+    raises SourceTooLarge before anything is decoded (facecast.capture.media_limits).
+    """
     path = Path(path)
     if not path.is_file():
         raise UnreadableMedia(f"cannot read image {path}: no such file")
     try:
+        check_image_file(path, max_pixels)
         buf = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
+    except SourceTooLarge:
+        raise
+    except (OSError, ValueError) as exc:
         raise UnreadableMedia(f"cannot read image {path}: {exc}") from exc
     decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
     if decoded is None:
         raise UnreadableMedia(f"cannot read image {path}: not a decodable image")
+    check_pixels(str(path), decoded.shape[1], decoded.shape[0], max_pixels)  # should the header have lied
     if decoded.ndim == 3 and decoded.shape[2] == 3:
         decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     elif decoded.ndim == 3 and decoded.shape[2] == 4:
@@ -129,8 +138,10 @@ def read_image(path: str | Path) -> np.ndarray:
         raise UnreadableMedia(f"cannot read image {path}: {exc}") from exc
 
 
-def open_video(path: str | Path) -> cv2.VideoCapture:
-    """Open a video with OpenCV; raises UnreadableMedia naming the path on failure."""
+def open_video(path: str | Path, max_pixels: int = MAX_SOURCE_PIXELS) -> cv2.VideoCapture:
+    """Open a video with OpenCV; raises UnreadableMedia naming the path on failure, and
+    SourceTooLarge when the container says its frames have more than ``max_pixels``
+    pixels (before any frame is decoded)."""
     path = Path(path)
     if not path.is_file():
         raise UnreadableMedia(f"cannot open video {path}: no such file")
@@ -139,6 +150,12 @@ def open_video(path: str | Path) -> cv2.VideoCapture:
     if not cap.isOpened():
         cap.release()
         raise UnreadableMedia(f"cannot open video {path}: OpenCV could not decode it")
+    try:
+        check_pixels(str(path), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                     max_pixels, video=True)
+    except SourceTooLarge:
+        cap.release()
+        raise
     return cap
 
 
@@ -320,33 +337,40 @@ else:
     atexit.register(_close_live_detectors)
 
 
-def read_video_frames(path: str | Path, indices: list[int]) -> list[tuple[int, float, np.ndarray]]:
-    """Decode the frames at ``indices`` (sorted, unique) as (index, seconds, RGB) tuples.
+def iter_video_frames(path: str | Path, indices: list[int],
+                      max_pixels: int = MAX_SOURCE_PIXELS) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Decode the frames at ``indices`` (sorted, unique) one at a time, as (index, seconds,
+    RGB) tuples: only one decoded frame is held at a time.
 
     Reads sequentially (grab, and decode only the wanted frames) so seeking accuracy of
-    the container does not matter. Missing indices past the end are skipped.
+    the container does not matter. Missing indices past the end are skipped. Frames of
+    more than ``max_pixels`` pixels raise SourceTooLarge (see ``open_video``).
     """
     wanted = sorted(set(int(i) for i in indices if i >= 0))
-    cap = open_video(path)
+    cap = open_video(path, max_pixels)
     fps = cap.get(cv2.CAP_PROP_FPS)
     fps = fps if fps and np.isfinite(fps) and fps > 0 else 0.0
-    out: list[tuple[int, float, np.ndarray]] = []
     try:
         index = 0
         for target in wanted:
             while index < target:
                 if not cap.grab():
-                    return out
+                    return
                 index += 1
             ok, bgr = cap.read()
             if not ok:
-                return out
+                return
+            check_pixels(str(path), bgr.shape[1], bgr.shape[0], max_pixels, video=True)  # container unsure
             t = index / fps if fps else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            out.append((index, t, np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))))
+            yield index, t, np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             index += 1
     finally:
         cap.release()
-    return out
+
+
+def read_video_frames(path: str | Path, indices: list[int]) -> list[tuple[int, float, np.ndarray]]:
+    """``iter_video_frames`` as a list (every wanted frame decoded and held at once)."""
+    return list(iter_video_frames(path, indices))
 
 
 def video_frame_count(path: str | Path) -> int:
@@ -356,6 +380,7 @@ def video_frame_count(path: str | Path) -> int:
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         if count > 0:
             return count
+        count = 0  # unknown (a raw stream says a negative count)
         while cap.grab():
             count += 1
         return count

@@ -14,11 +14,18 @@ Layout under the store root::
                              ``facecast finetune``; see facecast.characters.neural_assets)
 
 Every write goes to a temporary directory inside the root that is renamed into place,
-so a reader never sees a half-written character.
+so a reader never sees a half-written character. Replacing a character (``overwrite``)
+swaps the new folder with the old one in one step where the platform can
+(``facecast.characters.swap``: renameat2 RENAME_EXCHANGE on Linux, renamex_np on macOS), so
+the name always holds the old or the new character; elsewhere two renames, and a kill
+between them leaves the old folder at ``.old-<name>-*``. Opening a store restores such a
+folder and removes what killed writers left (``.tmp-*`` folders, ``.*.tmp`` files), unless
+another process is writing (``.lock``, held shared by writers).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -27,9 +34,11 @@ import re
 import shutil
 import tempfile
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -37,8 +46,18 @@ import platformdirs
 
 from facecast.characters.face_crop import CROP_SIZE, crop_to_face, to_crop_coords
 from facecast.characters.matte import head_matte
+from facecast.characters.swap import ADVISORY_LOCKS, exchange_paths, store_lock
 from facecast.characters.assets import CharacterAssets
-from facecast.capture.landmarks import VIDEO_SUFFIXES, LandmarkDetector, UnreadableMedia, read_image, read_video_frames, video_frame_count
+from facecast.capture.landmarks import (
+    VIDEO_SUFFIXES,
+    LandmarkDetector,
+    UnreadableMedia,
+    iter_video_frames,
+    open_video,
+    read_image,
+    video_frame_count,
+)
+from facecast.capture.media_limits import SourceTooLarge, check_image_file, check_pixels
 from facecast.tracking.face import BLENDSHAPE_NAMES, LANDMARK_FORMAT, FaceLandmarks
 
 if TYPE_CHECKING:  # torch is imported only when neural assets are used
@@ -50,6 +69,10 @@ FORMAT_VERSION = 1
 MATTE_FILE = "matte.png"
 DEFAULT_CHARACTER = "default"
 DEFAULT_VIDEO_SHOTS = 8
+LOCK_FILE = ".lock"  # writers hold it shared; opening the store cleans up only when it is free
+_TMP_PREFIX = ".tmp-"  # a character being written (or, after an exchange, the old one being removed)
+_OLD_PREFIX = ".old-"  # the old character between the two renames of a replace without exchange
+_ABANDONED_S = 3600.0  # without advisory locks (Windows), leftovers older than this are removed
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL"}
@@ -180,6 +203,17 @@ def _replace_file(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _age(path: Path) -> float:
+    return time.time() - _mtime(path)
+
+
 def _readonly(arr: np.ndarray) -> np.ndarray:
     arr.setflags(write=False)
     return arr
@@ -199,6 +233,56 @@ class CharacterStore:
         self.root = Path(root).expanduser()
         self._cache: dict[str, Character] = {}
         self._lock = threading.RLock()
+        self._recover()
+
+    # ----------------------------------------------------------------- crash recovery
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Held around every write: the store's lock, shared (see ``_recover``)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with store_lock(self.root / LOCK_FILE, exclusive=False):
+            yield
+
+    def _recover(self) -> None:
+        """Undo or finish what writers killed mid-write left behind: put a character moved
+        aside by an interrupted replace (``.old-<name>-*``) back when its name is missing,
+        and remove temporary folders and files. Skipped while another process writes."""
+        if not self.root.is_dir():
+            return
+        with store_lock(self.root / LOCK_FILE, exclusive=True) as free:
+            if ADVISORY_LOCKS and not free:
+                log.info("%s: another process is writing; leftovers are cleaned up next time", self.root)
+                return
+            min_age = 0.0 if ADVISORY_LOCKS else _ABANDONED_S
+            entries = sorted(self.root.iterdir(), key=_mtime, reverse=True)  # newest first
+            for entry in entries:
+                if entry.name.startswith(_OLD_PREFIX) and _age(entry) >= min_age:
+                    self._restore_or_remove(entry)
+            for entry in entries:
+                if entry.name.startswith(_TMP_PREFIX) and entry.exists() and _age(entry) >= min_age:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    log.info("removed %s, left by an interrupted write", entry)
+                elif not entry.name.startswith(".") and entry.is_dir():
+                    for part in (entry, entry / "neural"):
+                        for tmp in part.glob(".*.tmp"):
+                            if _age(tmp) >= min_age:
+                                tmp.unlink(missing_ok=True)
+                                log.info("removed %s, left by an interrupted write", tmp)
+
+    def _restore_or_remove(self, old: Path) -> None:
+        name = old.name[len(_OLD_PREFIX):].rsplit("-", 1)[0]
+        try:
+            target = self._dir(name)
+        except InvalidCharacterName:
+            return  # not one of ours
+        if not (target / "manifest.json").is_file() and (old / "manifest.json").is_file():
+            if target.is_dir():
+                shutil.rmtree(target)  # no manifest: not a character, and it holds the name
+            os.rename(old, target)
+            log.warning("restored character %r from %s (a replace of it was interrupted)", name, old)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+            log.info("removed %s, left by an interrupted replace of %r", old, name)
 
     # ----------------------------------------------------------------- reading
     def _dir(self, name: str) -> Path:
@@ -227,6 +311,10 @@ class CharacterStore:
         """Drop ``name`` from the in-memory cache (the files stay); the next load reads them."""
         with self._lock:
             self._cache.pop(name, None)
+
+    def manifest_path(self, name: str) -> Path:
+        """The file whose contents version a character: every write replaces it."""
+        return self._dir(name) / "manifest.json"
 
     def exists(self, name: str) -> bool:
         return (self._dir(name) / "manifest.json").is_file()
@@ -289,9 +377,10 @@ class CharacterStore:
         character = self.load(name)
         directory = self._dir(name)
         matte = head_matte(np.asarray(character.image), np.asarray(character.neutral))
-        with self._lock:
+        with self._lock, self._writing():
             manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
             manifest["matte"] = MATTE_FILE
+            manifest["revision"] = uuid.uuid4().hex  # a new version for the daemon to notice
             _replace_file(directory / MATTE_FILE, lambda p: _write_gray_png(p, matte))
             text = json.dumps(manifest, indent=2)
             _replace_file(
@@ -308,7 +397,7 @@ class CharacterStore:
         from facecast.characters import neural_assets
 
         directory = self._dir(name)
-        with self._lock:
+        with self._lock, self._writing():
             if not (directory / "manifest.json").is_file():
                 known = ", ".join(self.names()) or "none"
                 raise UnknownCharacter(f"no character {name!r} in {self.root} (enrolled: {known})")
@@ -372,6 +461,8 @@ class CharacterStore:
             raise CharacterExists(
                 f"character {name!r} already exists in {self.root}; pass overwrite=True"
             )
+        for label, src in sources:  # every source's size, before anything is decoded
+            self._check_size(label, src)
         own = detector is None
         det = detector if detector is not None else LandmarkDetector()
         try:
@@ -386,6 +477,24 @@ class CharacterStore:
             self._write(name, final, shots, matte, overwrite)
             self._cache.pop(name, None)
             return self.load(name)
+
+    @staticmethod
+    def _check_size(label: str, src: Path | np.ndarray) -> None:
+        """Raise SourceTooLarge for a source of too many pixels, from its header alone
+        (facecast.capture.media_limits); UnreadableMedia for a missing or unreadable one."""
+        if isinstance(src, np.ndarray):
+            check_pixels(label, src.shape[1] if src.ndim > 1 else 1, src.shape[0])
+        elif src.suffix.lower() in VIDEO_SUFFIXES:
+            open_video(src).release()
+        elif not src.is_file():
+            raise UnreadableMedia(f"cannot read image {src}: no such file")
+        else:
+            try:
+                check_image_file(src)
+            except SourceTooLarge:
+                raise
+            except (OSError, ValueError) as exc:
+                raise UnreadableMedia(f"cannot read image {src}: {exc}") from exc
 
     def _shots_from(
         self, label: str, src: Path | np.ndarray, det: LandmarkDetector, video_shots: int
@@ -425,7 +534,7 @@ class CharacterStore:
         # then take `count` of them evenly spaced.
         probes = np.unique(np.linspace(0, total - 1, min(total, 3 * count)).round().astype(int))
         found: list[_Shot] = []
-        for index, _t, rgb in read_video_frames(path, probes.tolist()):
+        for index, _t, rgb in iter_video_frames(path, probes.tolist()):
             try:
                 face = self._single_face(f"{label} frame {index}", rgb, det)
             except MultipleFaces as exc:
@@ -452,8 +561,14 @@ class CharacterStore:
     def _write(
         self, name: str, final: Path, shots: list[_Shot], matte: np.ndarray, overwrite: bool
     ) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root))
+        with self._writing():
+            self._write_locked(name, final, shots, matte, overwrite)
+        log.info("enrolled character %r (%d shot(s)) in %s", name, len(shots), final)
+
+    def _write_locked(
+        self, name: str, final: Path, shots: list[_Shot], matte: np.ndarray, overwrite: bool
+    ) -> None:
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{name}-", dir=self.root))
         try:
             files = ["reference.png"]
             _write_png(tmp / "reference.png", shots[0].image)
@@ -489,27 +604,33 @@ class CharacterStore:
                 "landmark_space": "normalized to each shot's crop; z in MediaPipe scale",
                 "blendshape_names": list(BLENDSHAPE_NAMES),
                 "matte": MATTE_FILE,
+                "revision": uuid.uuid4().hex,  # every write is a new version, even from the same sources
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             self._swap_in(tmp, final, overwrite)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        log.info("enrolled character %r (%d shot(s)) in %s", name, len(shots), final)
 
     def _swap_in(self, tmp: Path, final: Path, overwrite: bool) -> None:
-        old: Path | None = None
-        if final.exists():
-            if not overwrite:
-                raise CharacterExists(f"character {final.name!r} already exists in {self.root}")
-            old = Path(tempfile.mkdtemp(prefix=f".old-{final.name}-", dir=self.root))
-            os.rmdir(old)
-            os.replace(final, old)
+        """Put the complete character folder ``tmp`` at ``final``, replacing what is there
+        when ``overwrite``; the old files are removed."""
+        if not final.exists():
+            os.rename(tmp, final)
+            return
+        if not overwrite:
+            raise CharacterExists(f"character {final.name!r} already exists in {self.root}")
+        if exchange_paths(tmp, final):  # one step: the name holds the old, then the new character
+            shutil.rmtree(tmp, ignore_errors=True)  # the old one, now at tmp; a kill here leaves a .tmp-*
+            return
+        # Two renames; a kill between them leaves the name missing and the old character
+        # at .old-<name>-*, which the next CharacterStore(root) puts back.
+        old = Path(tempfile.mkdtemp(prefix=f"{_OLD_PREFIX}{final.name}-", dir=self.root))
+        os.rmdir(old)
+        os.replace(final, old)
         try:
             os.replace(tmp, final)
         except OSError:
-            if old is not None:
-                os.replace(old, final)
+            os.replace(old, final)
             raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -27,9 +27,9 @@ from facecast.server.blendshape_input import BlendshapeInput
 from facecast.server.curve_guard import CurveGuard
 from facecast.server.executor import ExecutorContext, LocalExecutor, RenderExecutor
 from facecast.server.handlers import REQUEST_TYPES, SESSION_OPENERS, RequestHandlers
-from facecast.server.loaded_characters import LoadedCharacters
+from facecast.server.loaded_characters import LoadedCharacter, LoadedCharacters
 from facecast.server.output import FrameOutput, Replies
-from facecast.server.render_jobs import RenderResult
+from facecast.server.render_jobs import CharacterRef, RenderResult
 from facecast.server.render_worker import make_renderer
 from facecast.server.ring_writer import stop_resource_tracker
 from facecast.server.scheduler import LatestWinsScheduler
@@ -76,7 +76,7 @@ class Daemon:
         self.scheduler = LatestWinsScheduler(config.scheduler.max_batch, config.scheduler.max_wait_ms)
         self.sinks: list[Sink] = [create_sink(name, config) for name in config.sinks.enabled]
         self.characters = LoadedCharacters(store, config.server.max_characters, self.stats,
-                                           on_unload=self.executor.forget)
+                                           on_unload=self.executor.forget, on_reload=self._character_reloaded)
         self.replies = Replies(self.stats)
         self.output = FrameOutput(config, self.sessions, self.scheduler, self.stats, self.sinks, self.replies)
         self.handlers = RequestHandlers(config, store, self.stats, self.sessions,
@@ -215,6 +215,8 @@ class Daemon:
         poller.register(self._router, zmq.POLLIN)
         poller.register(wake_pull, zmq.POLLIN)
         next_log = time.monotonic() + self.config.server.stats_interval_s
+        check_s = self.config.server.character_check_s
+        next_check = time.monotonic() + check_s
         router = self._router
         while not self._stop.is_set():
             events = dict(poller.poll(100))
@@ -238,6 +240,9 @@ class Daemon:
             if self._guard is not None:
                 self._guard.poll()
             now = time.monotonic()
+            if check_s > 0 and now >= next_check:
+                next_check = now + check_s
+                self.characters.refresh()  # a stat per loaded character; reads files only when one changed
             if now >= next_log:
                 next_log = now + self.config.server.stats_interval_s
                 self._periodic()
@@ -252,6 +257,19 @@ class Daemon:
             log.info("session %s timed out", session.id)
             self.handlers.end_session(session)
             self.stats.count("sessions_timed_out")
+
+    def _character_reloaded(self, old: CharacterRef, new: LoadedCharacter) -> None:
+        """A loaded character changed in the store: sessions bound to its old version render
+        the new one from their next pose (blendshape poses start from its new neutral;
+        landmark clients get the new neutral when they bind again)."""
+        moved = 0
+        for session in self.sessions.all():
+            binding = session.binding
+            if binding is not None and binding.character == old:
+                binding.character, binding.neutral = new.ref, new.neutral
+                moved += 1
+        if moved:
+            log.info("%d session(s) of %r now render version %s", moved, old.name, new.ref.version)
 
     # ----------------------------------------------------------------- requests
     def _handle(self, frames: list[bytes]) -> None:
