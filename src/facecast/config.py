@@ -53,6 +53,8 @@ class ServerConfig:
                                     "each; a changed one is reloaded and its sessions switch to it); 0 = at bind only")
     max_message_bytes: int = knob(4 << 20, "larger messages get a TOO_LARGE error reply")
     hard_max_message_bytes: int = knob(64 << 20, "ZMQ_MAXMSGSIZE: larger ones drop the connection")
+    max_queued_reply_bytes: int = knob(16 << 20, "frame bytes one session may have queued for a peer that is not "
+                                       "reading; past it frames are held, latest-wins (one frame always fits)")
     rcv_hwm: int = knob(1000, "incoming ZeroMQ high-water mark (messages), so nothing queues without bound")
     snd_hwm: int = knob(1000, "outgoing high-water mark (messages)")
     max_sessions: int = knob(256, "sessions at once; more get SESSION_LIMIT")

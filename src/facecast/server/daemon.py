@@ -219,7 +219,9 @@ class Daemon:
         next_check = time.monotonic() + check_s
         router = self._router
         while not self._stop.is_set():
-            events = dict(poller.poll(100))
+            events = dict(poller.poll(5 if self.output.holding() else 100))
+            if self.output.holding():
+                self.output.flush_held()  # frames held for peers that were not keeping up
             if wake_pull in events:
                 while wake_pull.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # (no exception per empty read)
                     wake_pull.recv(zmq.NOBLOCK)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import queue
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import zmq
@@ -15,6 +15,7 @@ from facecast.config import AppConfig
 from facecast.core.pixels import write_raw_pixels
 from facecast.protocol import RAW_PIXEL_FORMATS, Error, ErrorCode, Frame, Message, ProtocolError, encode, encode_with_blob
 from facecast.server.render_jobs import RenderResult
+from facecast.server.reply_budget import HeldFrame, ReplyBudget
 from facecast.server.ring_writer import RingTruncated
 from facecast.server.scheduler import LatestWinsScheduler
 from facecast.server.sessions import Session, SessionTable
@@ -41,19 +42,26 @@ class Replies:
     def send(self, envelope: list[bytes], message: Message) -> None:
         self.send_payload(envelope, encode(message))
 
-    def send_payload(self, envelope: list[bytes], payload: bytes | bytearray) -> None:
-        """Send an encoded message. ZeroMQ copies it before this returns (a zero-copy send
-        measured slower: pyzmq frees such buffers from another thread, which then needs the
-        GIL), so the caller may reuse ``payload`` at once."""
+    def send_payload(self, envelope: list[bytes], payload: bytes | bytearray, track: bool = False) -> Any:
+        """Send an encoded message; True when ZeroMQ took it, False when it was dropped.
+
+        ZeroMQ copies it before this returns (a zero-copy send measured slower: pyzmq frees
+        such buffers from another thread, which then needs the GIL), so the caller may reuse
+        ``payload`` at once; except with ``track``: then it is sent zero-copy and the result
+        is a ``zmq.MessageTracker`` (done once it has left), and ``payload`` must not change."""
         assert self.router is not None
         try:
+            if track:
+                return self.router.send_multipart([*envelope, payload], zmq.NOBLOCK, copy=False, track=True)
             self.router.send_multipart([*envelope, payload], zmq.NOBLOCK, copy=True)
+            return True
         except zmq.Again:  # the peer is not reading: its queue is at the high-water mark
             self.stats.count("replies_dropped_full")
         except zmq.ZMQError as exc:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
             self.stats.count("replies_dropped_gone")  # the peer disconnected
+        return False
 
     def error(self, envelope: list[bytes], err: ProtocolError, session: Session | None,
               seq: int | None = None, ref: str | None = None) -> None:
@@ -80,6 +88,7 @@ class FrameOutput:
         self.replies = replies
         self.results: queue.SimpleQueue[RenderResult] = queue.SimpleQueue()  # filled by the render lanes
         self._payloads: dict[int, bytearray] = {}  # reply buffers by pixel bytes, reused (no fresh pages)
+        self._holding: dict[bytes, Session] = {}  # sessions with a frame held back (reply_budget.py)
         self.end_session: Callable[[Session], None] | None = None  # set by the daemon (handlers.end_session)
 
     def _keep_payload(self, nbytes: int, payload: bytearray) -> None:
@@ -136,21 +145,92 @@ class FrameOutput:
                     self.end_session(session)
                 return
         timings["reply"] = time.time()
-        frame = Frame(seq=job.seq, character=job.character.name, width=spec.width, height=spec.height,
-                      pixel_format=spec.pixel_format, data=result.outcome.data or b"", timings=timings,
+        self._publish(session, job.character.name, job.seq, rgba, timings["render_end"])
+        if spec.mode == "shm":  # a notice of a few hundred bytes: the high-water mark bounds these
+            self._send_frame(session, job.character.name, job.seq, rgba, result.outcome.data, timings, slot, slot_seq)
+            return
+        raw = not spec.encoded
+        nbytes = spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format] if raw else len(result.outcome.data or b"")
+        budget = self._budget(session)
+        if budget.held is None and budget.fits(nbytes):
+            self._send_frame(session, job.character.name, job.seq, rgba, result.outcome.data, timings, slot, slot_seq)
+            return
+        # The peer is not keeping up: hold this frame (latest-wins) until its queue drains.
+        if budget.held is not None:
+            session.superseded_since_frame += budget.held.superseded + 1
+            self._dropped_slow(session)
+        payload = self._encode(session, job.character.name, job.seq, rgba, result.outcome.data, timings,
+                               slot, slot_seq, reuse=False)
+        budget.held = HeldFrame(bytes(payload) if isinstance(payload, bytearray) else payload,
+                                session.superseded_since_frame, timings, job.character.name, job.seq)
+        session.superseded_since_frame = 0
+        self._holding[session.identity] = session
+
+    def _budget(self, session: Session) -> ReplyBudget:
+        if session.replies is None:
+            session.replies = ReplyBudget(self.config.server.max_queued_reply_bytes)
+        return session.replies
+
+    def _dropped_slow(self, session: Session) -> None:
+        session.counters["frames_dropped_slow"] += 1
+        self.stats.count("frames_dropped_slow")
+
+    def _encode(self, session: Session, character: str, seq: int, rgba: np.ndarray | None, data: bytes | None,
+                timings: dict[str, float], slot: int | None, slot_seq: int | None, reuse: bool) -> bytes | bytearray:
+        b = session.binding
+        assert b is not None
+        spec = b.output
+        frame = Frame(seq=seq, character=character, width=spec.width, height=spec.height,
+                      pixel_format=spec.pixel_format, data=data or b"", timings=timings,
                       superseded=session.superseded_since_frame, slot=slot, slot_seq=slot_seq)
         if spec.mode == "inline" and not spec.encoded:  # raw pixels: written once, into the reply
             nbytes = spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format]
-            payload, hole = encode_with_blob(frame, "data", nbytes, self._payloads.get(nbytes))
+            payload, hole = encode_with_blob(frame, "data", nbytes, self._payloads.get(nbytes) if reuse else None)
             write_raw_pixels(rgba, spec.pixel_format, hole)
-            self.replies.send_payload(session.envelope, payload)  # ZeroMQ copies it: reusable at once
-            self._keep_payload(nbytes, payload)
-        else:
-            self.replies.send(session.envelope, frame)
+            return payload
+        return encode(frame)
+
+    def _send_frame(self, session: Session, character: str, seq: int, rgba: np.ndarray | None, data: bytes | None,
+                    timings: dict[str, float], slot: int | None, slot_seq: int | None) -> None:
+        budget = self._budget(session)
+        b = session.binding
+        assert b is not None
+        spec = b.output
+        raw_inline = spec.mode == "inline" and not spec.encoded
+        pixels = spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format] if raw_inline else 0
+        # A probe is sent zero-copy, so it must not be a buffer kept for reuse.
+        track = spec.mode != "shm" and budget.probe_next(pixels or len(data or b""))
+        payload = self._encode(session, character, seq, rgba, data, timings, slot, slot_seq,
+                               reuse=raw_inline and not track)
+        self._send(session, payload, timings, track)
+        if raw_inline and not track and isinstance(payload, bytearray):
+            self._keep_payload(pixels, payload)  # ZeroMQ copied it: reusable at once
+
+    def _send(self, session: Session, payload: bytes | bytearray, timings: dict[str, float], track: bool) -> None:
+        sent = self.replies.send_payload(session.envelope, payload, track=track)
+        if sent is not False:
+            self._budget(session).record(len(payload), sent if track else None)
         session.superseded_since_frame = 0
         session.counters["frames"] += 1
         self.stats.frame_sent(timings)
-        self._publish(session, job.character.name, job.seq, rgba, timings["render_end"])
+
+    def flush_held(self) -> None:
+        """Send held frames whose sessions' queues have drained (I/O thread, every loop)."""
+        for key, session in list(self._holding.items()):
+            budget = session.replies
+            if budget is None or budget.held is None or self.sessions.get(key) is not session:
+                del self._holding[key]
+                continue
+            held = budget.held
+            if not budget.fits(len(held.payload)):
+                continue
+            budget.held = None
+            del self._holding[key]
+            held.timings["reply"] = time.time()
+            self._send(session, held.payload, held.timings, track=True)
+
+    def holding(self) -> bool:
+        return bool(self._holding)
 
     def _publish(self, session: Session, character: str, seq: int, rgba: np.ndarray | None, render_end: float) -> None:
         wanted = self.config.sinks.character

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from facecast.server.render_jobs import CharacterRef, OutputSpec
+from facecast.server.reply_budget import ReplyBudget
 from facecast.server.ring_writer import ShmRingWriter
 
 
@@ -62,6 +63,7 @@ class Session:
     superseded_since_frame: int = 0
     rate: RateLimiter = field(default_factory=RateLimiter)
     counters: collections.Counter[str] = field(default_factory=collections.Counter)
+    replies: ReplyBudget | None = None  # frame bytes queued for the peer (made at its first frame)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "client": self.client, "counters": dict(self.counters)}
