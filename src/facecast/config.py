@@ -48,7 +48,9 @@ class ServerConfig:
     max_poses_per_second: float = knob(2000.0, "per session; more get RATE_LIMITED (0 = no limit)")
     max_characters: int = knob(64, "characters kept loaded; the least recently bound is unloaded")
     max_message_bytes: int = knob(4 << 20, "larger messages get a TOO_LARGE error reply")
-    hard_max_message_bytes: int = knob(64 << 20, "ZMQ_MAXMSGSIZE: larger ones drop the connection")
+    hard_max_message_bytes: int = knob(8 << 20, "ZMQ_MAXMSGSIZE, per message part: a larger part drops the "
+                                       "connection; libzmq buffers every part of a message before the daemon "
+                                       "sees it (docs/protocol.md, limits)")
     rcv_hwm: int = knob(1000, "incoming ZeroMQ high-water mark (messages), so nothing queues without bound")
     snd_hwm: int = knob(1000, "outgoing high-water mark (messages)")
     max_sessions: int = knob(256, "sessions at once; more get SESSION_LIMIT")

@@ -62,7 +62,7 @@ def encode_with_blob(message: Message, field: str, nbytes: int,
     return payload, memoryview(payload)[len(prefix):]
 
 
-def _unpack_map(raw: bytes, max_bytes: int) -> dict[str, Any]:
+def _unpack_map(raw: bytes | bytearray | memoryview, max_bytes: int) -> dict[str, Any]:
     if len(raw) > max_bytes:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")
     try:
@@ -76,7 +76,7 @@ def _unpack_map(raw: bytes, max_bytes: int) -> dict[str, Any]:
     return obj
 
 
-def decode(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
+def decode(raw: bytes | bytearray | memoryview, max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
     """msgpack bytes -> Message. Raises DecodeError (a ProtocolError) with a code and,
     where readable, the message's type and seq so the error reply can refer to them."""
     msg_type: str | None = None

@@ -24,6 +24,7 @@ from facecast.config import AppConfig
 from facecast.protocol import DecodeError, ErrorCode, ProtocolError, decode
 from facecast.render.base import Renderer, local_devices
 from facecast.server.blendshape_input import BlendshapeInput
+from facecast.server.envelope import Request, receive_request
 from facecast.server.executor import ExecutorContext, LocalExecutor, RenderExecutor
 from facecast.server.handlers import REQUEST_TYPES, SESSION_OPENERS, RequestHandlers
 from facecast.server.loaded_characters import LoadedCharacters
@@ -219,10 +220,11 @@ class Daemon:
             if router in events:
                 for _ in range(256):  # bounded, so results are not starved by a flood
                     try:
-                        frames = router.recv_multipart(zmq.NOBLOCK)
+                        request = receive_request(router)
                     except zmq.Again:
                         break
-                    self._handle(frames)
+                    if request is not None:
+                        self._handle(request)
                     if not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # (rather than an exception)
                         break
             now = time.monotonic()
@@ -242,15 +244,17 @@ class Daemon:
             self.stats.count("sessions_timed_out")
 
     # ----------------------------------------------------------------- requests
-    def _handle(self, frames: list[bytes]) -> None:
+    def _handle(self, request: Request) -> None:
         t_receive = time.time()
         self.stats.count("messages")
-        if len(frames) < 2:
+        identity, envelope = request.identity, request.envelope
+        if request.refusal is not None:  # not the shape of a request (envelope.py): nothing of it is kept
+            self.stats.count("bad_envelopes")
+            self.replies.error(envelope, request.refusal, self.sessions.get(identity))
             return
-        identity, envelope, payload = frames[0], frames[:-1], frames[-1]
         session = self.sessions.touch(identity, envelope)
         try:
-            msg = decode(payload, self.config.server.max_message_bytes)
+            msg = decode(request.payload, self.config.server.max_message_bytes)
         except DecodeError as err:
             self.replies.error(envelope, err, session, seq=err.seq, ref=err.msg_type)
             return
