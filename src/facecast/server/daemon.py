@@ -21,7 +21,7 @@ import zmq
 from facecast import __version__
 from facecast.characters.store import CharacterStore
 from facecast.config import AppConfig
-from facecast.protocol import DecodeError, ErrorCode, ProtocolError, decode
+from facecast.protocol import REQUEST_BOUNDS, DecodeError, ErrorCode, ProtocolError, decode
 from facecast.render.base import Renderer, local_devices
 from facecast.server.blendshape_input import BlendshapeInput
 from facecast.server.envelope import Request, receive_request
@@ -254,8 +254,10 @@ class Daemon:
             return
         session = self.sessions.touch(identity, envelope)
         try:
-            msg = decode(request.payload, self.config.server.max_message_bytes)
+            msg = decode(request.payload, self.config.server.max_message_bytes, REQUEST_BOUNDS)
         except DecodeError as err:
+            if err.over_bounds:
+                self.stats.count("decode_bounds_hit")
             self.replies.error(envelope, err, session, seq=err.seq, ref=err.msg_type)
             return
         if not isinstance(msg, REQUEST_TYPES):

@@ -1,8 +1,9 @@
 """`facecast bench hostile`: what one hostile message costs the daemon's I/O thread.
 
 Decode: each payload of bombs.py through ``facecast.protocol.decode`` with the daemon's
-``max_message_bytes`` — the median time of ``repeats`` decodes, the peak memory of one
-(tracemalloc), and what it ended in. Multipart (the daemon's own receive code on a ROUTER
+``max_message_bytes`` and bounds (REQUEST_BOUNDS), then with the Python client's
+(REPLY_BOUNDS, as a hostile daemon would meet them) — the median time of ``repeats``
+decodes, the peak memory of one (tracemalloc), and what it ended in. Multipart (the daemon's own receive code on a ROUTER
 socket set up like the daemon's): the memory libzmq holds for a message whose last part
 has not arrived, and the time to take in and refuse a message of many empty parts.
 """
@@ -20,14 +21,14 @@ import zmq
 
 from facecast.apps.bench.bombs import decode_bombs
 from facecast.config import AppConfig
-from facecast.protocol import DecodeError, decode
+from facecast.protocol import REPLY_BOUNDS, REQUEST_BOUNDS, DecodeBounds, DecodeError, decode
 
 MIB = 1 << 20
 
 
-def _outcome(raw: bytes, max_bytes: int) -> str:
+def _outcome(raw: bytes, max_bytes: int, bounds: DecodeBounds) -> str:
     try:
-        msg = decode(raw, max_bytes)
+        msg = decode(raw, max_bytes, bounds)
     except DecodeError as err:
         return f"{err.code.name}: {err.detail[:70]}"
     except Exception as exc:  # noqa: BLE001 (what the bench is there to show)
@@ -35,18 +36,18 @@ def _outcome(raw: bytes, max_bytes: int) -> str:
     return f"accepted ({msg.TYPE})"
 
 
-def bench_decode(max_bytes: int, repeats: int = 5) -> list[dict[str, Any]]:
+def bench_decode(max_bytes: int, bounds: DecodeBounds, repeats: int = 5) -> list[dict[str, Any]]:
     rows = []
     for name, raw in decode_bombs(max_bytes).items():
         times = []
         for _ in range(repeats):
             gc.collect()
             t0 = time.perf_counter()
-            outcome = _outcome(raw, max_bytes)
+            outcome = _outcome(raw, max_bytes, bounds)
             times.append(time.perf_counter() - t0)
         gc.collect()
         tracemalloc.start()
-        _outcome(raw, max_bytes)
+        _outcome(raw, max_bytes, bounds)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         rows.append({"bomb": name, "bytes": len(raw), "decode_ms": statistics.median(times) * 1e3,
@@ -120,20 +121,23 @@ def bench_multipart(hard_max_bytes: int, pending_parts: int, many_parts: int) ->
 
 
 def run_hostile_bench(cfg: AppConfig, repeats: int, pending_parts: int, many_parts: int) -> dict[str, Any]:
-    return {"decode": bench_decode(cfg.server.max_message_bytes, repeats),
+    return {"decode": bench_decode(cfg.server.max_message_bytes, REQUEST_BOUNDS, repeats),
+            "decode_client": bench_decode(cfg.server.max_message_bytes, REPLY_BOUNDS, repeats),
             "multipart": bench_multipart(cfg.server.hard_max_message_bytes, pending_parts, many_parts)}
 
 
 def format_hostile(result: dict[str, Any]) -> str:
-    lines = [f"{'decode bomb':32s} {'bytes':>9s} {'median ms':>10s} {'max ms':>8s} {'peak MiB':>9s}  outcome"]
-    for r in result["decode"]:
-        lines.append(f"{r['bomb']:32s} {r['bytes']:9d} {r['decode_ms']:10.2f} {r['max_ms']:8.2f} "
-                     f"{r['peak_mib']:9.1f}  {r['outcome']}")
-    worst = max(result["decode"], key=lambda r: r["decode_ms"])
-    lines.append(f"worst: {worst['bomb']}, {worst['decode_ms']:.2f} ms")
+    lines = []
+    for key, who in (("decode", "the daemon (REQUEST_BOUNDS)"), ("decode_client", "the client (REPLY_BOUNDS)")):
+        lines.append(f"{'decode bomb, ' + who:46s} {'bytes':>9s} {'median ms':>10s} {'max ms':>8s} "
+                     f"{'peak MiB':>9s}  outcome")
+        for r in result[key]:
+            lines.append(f"{r['bomb']:46s} {r['bytes']:9d} {r['decode_ms']:10.2f} {r['max_ms']:8.2f} "
+                         f"{r['peak_mib']:9.1f}  {r['outcome']}")
+        worst = max(result[key], key=lambda r: r["decode_ms"])
+        lines += [f"worst for {who}: {worst['bomb']}, {worst['decode_ms']:.2f} ms (median)", ""]
     m = result["multipart"]
     lines += [
-        "",
         f"multipart, ZMQ_MAXMSGSIZE {m['hard_max_message_bytes'] / MIB:.0f} MiB per part:",
         f"  {m['pending_parts']} full parts, last part not sent: libzmq holds {m['pending_mib']:.0f} MiB "
         f"(readable: {m['readable_before_last_part']}); after the refusal {m['rss_after_refusal_mib']:.0f} MiB",
