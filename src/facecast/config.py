@@ -52,7 +52,9 @@ class ServerConfig:
     character_check_s: float = knob(1.0, "how often loaded characters are checked for a re-enrollment (one stat "
                                     "each; a changed one is reloaded and its sessions switch to it); 0 = at bind only")
     max_message_bytes: int = knob(4 << 20, "larger messages get a TOO_LARGE error reply")
-    hard_max_message_bytes: int = knob(64 << 20, "ZMQ_MAXMSGSIZE: larger ones drop the connection")
+    hard_max_message_bytes: int = knob(8 << 20, "ZMQ_MAXMSGSIZE, per message part: a larger part drops the "
+                                       "connection; libzmq buffers every part of a message before the daemon "
+                                       "sees it (docs/protocol.md, limits)")
     max_queued_reply_bytes: int = knob(16 << 20, "frame bytes one session may have queued for a peer that is not "
                                        "reading; past it frames are held, latest-wins (one frame always fits)")
     rcv_hwm: int = knob(1000, "incoming ZeroMQ high-water mark (messages), so nothing queues without bound")

@@ -26,7 +26,7 @@ from facecast import __version__
 from facecast.transport.curve import secure_client
 from facecast.protocol.shm_layout import DEFAULT_SLOTS
 from facecast.client.ring_reader import RingReader, RingReadError
-from facecast.protocol import Bind, Bound, Bye, CharacterList, Characters, Error, ErrorCode, Frame, Hello, Message, Ping, Pong, Pose, Stats, StatsReport, Welcome, decode, encode
+from facecast.protocol import Bind, Bound, Bye, CharacterList, Characters, Error, ErrorCode, Frame, Hello, MAX_REPLY_BYTES, Message, Ping, Pong, Pose, REPLY_BOUNDS, Stats, StatsReport, Welcome, decode, encode
 from facecast.core.pixels import decode_pixels
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class Client:
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, 1000)
         self._sock.setsockopt(zmq.SNDHWM, 1000)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, MAX_REPLY_BYTES)  # a larger reply drops the connection
         if curve_server_key or curve_client_secret:
             if not (curve_server_key and curve_client_secret):
                 raise ValueError("CurveZMQ needs both the daemon's public key and this client's secret key")
@@ -158,7 +159,7 @@ class Client:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         if not self._sock.poll(int(timeout * 1000)):
             raise ClientTimeout(f"no reply from {self.endpoint} within {timeout:.1f} s")
-        return decode(self._sock.recv(), max_bytes=1 << 30)
+        return decode(self._sock.recv(), MAX_REPLY_BYTES, REPLY_BOUNDS)
 
     def _request(self, message: Message, reply_type: type[Message]) -> Any:
         self.send(message)
@@ -181,7 +182,7 @@ class Client:
     def _recv_socket(self, timeout_s: float) -> Message:
         if not self._sock.poll(int(timeout_s * 1000)):
             raise ClientTimeout(f"no reply from {self.endpoint} within {timeout_s:.1f} s")
-        return decode(self._sock.recv(), max_bytes=1 << 30)
+        return decode(self._sock.recv(), MAX_REPLY_BYTES, REPLY_BOUNDS)
 
     # ------------------------------------------------------------ requests
     def hello(self) -> Welcome:

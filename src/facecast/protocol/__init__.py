@@ -4,11 +4,13 @@ Imported by every other part of facecast; imports nothing of ours. See docs/prot
 """
 
 from facecast.protocol.arrays import pack_array, unpack_array
+from facecast.protocol.bounded_unpack import REPLY_BOUNDS, REQUEST_BOUNDS, DecodeBounds
 from facecast.protocol.codec import DEFAULT_MAX_BYTES, DecodeError, decode, encode, encode_with_blob
 from facecast.protocol.errors import ErrorCode, ProtocolError
 from facecast.protocol.formats import (
     ARKIT_BLENDSHAPES,
     LANDMARK_FORMATS,
+    MAX_REPLY_BYTES,
     OUTPUT_MODES,
     PIXEL_FORMATS,
     PROTOCOL_VERSION,
@@ -38,8 +40,9 @@ from facecast.protocol.messages import (
 
 __all__ = [
     "ARKIT_BLENDSHAPES", "LANDMARK_FORMATS", "OUTPUT_MODES", "PIXEL_FORMATS", "PROTOCOL_VERSION",
-    "RAW_PIXEL_FORMATS", "TRACKING_STATES", "TIMING_KEYS", "DEFAULT_MAX_BYTES", "Bind", "Bound", "Bye", "CharacterList",
-    "Characters", "DecodeError", "Error", "ErrorCode", "Frame", "Goodbye", "Hello", "Message", "Ping",
+    "RAW_PIXEL_FORMATS", "TRACKING_STATES", "TIMING_KEYS", "DEFAULT_MAX_BYTES", "MAX_REPLY_BYTES", "REPLY_BOUNDS", "REQUEST_BOUNDS",
+    "Bind", "Bound", "Bye", "CharacterList",
+    "Characters", "DecodeBounds", "DecodeError", "Error", "ErrorCode", "Frame", "Goodbye", "Hello", "Message", "Ping",
     "Pong", "Pose", "ProtocolError", "Stats", "StatsReport", "Welcome", "decode",
     "encode", "encode_with_blob", "message_types", "pack_array", "unpack_array",
 ]

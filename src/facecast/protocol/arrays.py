@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from facecast.protocol.errors import ErrorCode, ProtocolError
+from facecast.protocol.errors import ErrorCode, ProtocolError, shown
 
 WIRE_DTYPE = "f32"
 MAX_ARRAY_ELEMENTS = 1 << 20
@@ -34,7 +34,7 @@ def unpack_array(field: str, wire: Any, expected_shape: tuple[int, ...] | None =
         raise ProtocolError(ErrorCode.BAD_ARRAY, f"{field}: expected a map with dtype/shape/data")
     dtype, shape, data = wire.get("dtype"), wire.get("shape"), wire.get("data")
     if dtype != WIRE_DTYPE:
-        raise ProtocolError(ErrorCode.BAD_ARRAY, f"{field}: dtype must be {WIRE_DTYPE!r}, got {dtype!r}")
+        raise ProtocolError(ErrorCode.BAD_ARRAY, f"{field}: dtype must be {WIRE_DTYPE!r}, got {shown(dtype)}")
     if (
         not isinstance(shape, (list, tuple))
         or not shape

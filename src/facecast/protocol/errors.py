@@ -8,6 +8,7 @@ new ones are only added.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ErrorCode(enum.IntEnum):
@@ -35,3 +36,26 @@ class ProtocolError(Exception):
         super().__init__(f"{code.name} ({int(code)}): {message}")
         self.code = code
         self.detail = message
+
+
+_SCALARS = (type(None), bool, int, float)
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A decoded value as an error message shows it: its repr when that is short, else its
+    type and size. Never the repr of a large or nested value: a 4 MiB bin's takes 60 ms
+    and a list nested 1000 deep's raises RecursionError."""
+    if isinstance(value, _SCALARS) and not (isinstance(value, int) and value.bit_length() > 64):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} chars)"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return repr(bytes(value)) if len(value) <= limit else f"<bin of {len(value)} bytes>"
+    if isinstance(value, (list, tuple, dict)) and len(value) <= 8 \
+            and all(isinstance(v, _SCALARS) for v in (value.values() if isinstance(value, dict) else value)) \
+            and all(isinstance(k, str) and len(k) <= limit for k in (value if isinstance(value, dict) else ())):
+        text = repr(value)
+        if len(text) <= 2 * limit:
+            return text
+    size = f" of {len(value)}" if isinstance(value, (list, tuple, dict)) else ""
+    return f"<{type(value).__name__}{size}>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from facecast.protocol.errors import ErrorCode, ProtocolError
+from facecast.protocol.errors import ErrorCode, ProtocolError, shown
 
 MAX_STRING = 256
 _MISSING = object()
@@ -45,7 +45,7 @@ def read_int(
     if value is _MISSING:
         return default  # type: ignore[return-value]
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ProtocolError(ErrorCode.INVALID_FIELD, f"{key!r} must be an integer in [{lo}, {hi}], got {value!r}")
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"{key!r} must be an integer in [{lo}, {hi}], got {shown(value)}")
     return value
 
 

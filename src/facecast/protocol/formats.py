@@ -47,3 +47,6 @@ TRACKING_STATES: tuple[str, ...] = ("tracking", "holding", "easing", "lost")
 # Bounds on requested frame sizes (pixels per side).
 MIN_FRAME_SIDE = 16
 MAX_FRAME_SIDE = 2048
+# The largest message the daemon sends: a frame of MAX_FRAME_SIDE² pixels of 4 bytes (a
+# PNG or JPEG of that size stays under it too), plus room for the rest of the reply.
+MAX_REPLY_BYTES = 4 * MAX_FRAME_SIDE * MAX_FRAME_SIDE + (1 << 20)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from facecast.protocol.arrays import pack_array, unpack_array
-from facecast.protocol.errors import ErrorCode, ProtocolError
+from facecast.protocol.errors import ErrorCode, ProtocolError, shown
 
 _META = "wire"
 _UNSET: Any = dataclasses.MISSING
@@ -113,7 +113,7 @@ def _read_formatted_array(d: Mapping[str, Any], key: str, formats: Mapping[str, 
     wire_map = d.get(key)
     fmt = wire_map.get("format") if isinstance(wire_map, dict) else None
     if not isinstance(fmt, str) or fmt not in formats:  # a list/map would be unhashable
-        raise ProtocolError(ErrorCode.BAD_ARRAY, f"{key}.format {fmt!r} unknown; one of {list(formats)}")
+        raise ProtocolError(ErrorCode.BAD_ARRAY, f"{key}.format {shown(fmt)} unknown; one of {list(formats)}")
     return unpack_array(key, wire_map, formats[fmt])
 
 

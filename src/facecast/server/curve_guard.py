@@ -15,13 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-import zmq
-
 from facecast.protocol import ErrorCode, ProtocolError
+from facecast.server.envelope import Request
 from facecast.server.output import Replies
 from facecast.server.sessions import Session, SessionTable
 from facecast.server.stats import DaemonStats
-from facecast.transport.allow_list import AllowList, peer_key
+from facecast.transport.allow_list import AllowList
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +36,14 @@ class CurveGuard:
         self.replies = replies
         self.end_session = end_session
 
-    def receive(self, parts: list[zmq.Frame], handle: Callable[[list[bytes]], None]) -> None:
-        """``handle`` the message as bytes if its sender is still allowed; else refuse it."""
-        frames = [part.bytes for part in parts]
-        key = peer_key(parts[-1])
+    def receive(self, request: Request, handle: Callable[[Request], None]) -> None:
+        """``handle`` the request if its sender is still allowed; else refuse it."""
+        key = request.sender_key
         if not self.allow.admits(key):
-            self._refuse(frames)
+            self._refuse(request)
             return
-        handle(frames)
-        session = self.sessions.get(frames[0])
+        handle(request)
+        session = self.sessions.get(request.identity)
         if session is not None and key is not None:
             session.peer_key = key
 
@@ -58,15 +56,13 @@ class CurveGuard:
             if session.peer_key.encode("ascii", "replace") in removed:
                 self._end(session, "its key was removed from the allow-list")
 
-    def _refuse(self, frames: list[bytes]) -> None:
+    def _refuse(self, request: Request) -> None:
         self.stats.count("messages")
         self.stats.count("messages_refused_revoked")
-        if len(frames) < 2:
-            return
-        session = self.sessions.get(frames[0])
+        session = self.sessions.get(request.identity)
         if session is not None:
             self._end(session, "it sent a message with a revoked key")
-        self.replies.error(frames[:-1], ProtocolError(ErrorCode.KEY_REVOKED, _REVOKED), None)
+        self.replies.error(request.envelope, ProtocolError(ErrorCode.KEY_REVOKED, _REVOKED), None)
 
     def _end(self, session: Session, why: str) -> None:
         log.info("session %s (client %r) ended: %s", session.id, session.client, why)

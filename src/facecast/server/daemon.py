@@ -21,10 +21,11 @@ import zmq
 from facecast import __version__
 from facecast.characters.store import CharacterStore
 from facecast.config import AppConfig
-from facecast.protocol import DecodeError, ErrorCode, ProtocolError, decode
+from facecast.protocol import REQUEST_BOUNDS, DecodeError, ErrorCode, ProtocolError, decode
 from facecast.render.base import Renderer, local_devices
 from facecast.server.blendshape_input import BlendshapeInput
 from facecast.server.curve_guard import CurveGuard
+from facecast.server.envelope import Request, receive_request
 from facecast.server.executor import ExecutorContext, LocalExecutor, RenderExecutor
 from facecast.server.handlers import REQUEST_TYPES, SESSION_OPENERS, RequestHandlers
 from facecast.server.loaded_characters import LoadedCharacter, LoadedCharacters
@@ -230,13 +231,15 @@ class Daemon:
             if router in events:
                 for _ in range(256):  # bounded, so results are not starved by a flood
                     try:
-                        frames = router.recv_multipart(zmq.NOBLOCK, copy=self._guard is None)
+                        request = receive_request(router, with_key=self._guard is not None)
                     except zmq.Again:
                         break
-                    if self._guard is None:
-                        self._handle(frames)
-                    else:  # (copy=False: the frames carry the sender's key)
-                        self._guard.receive(frames, self._handle)
+                    if request is None:
+                        pass
+                    elif self._guard is None:
+                        self._handle(request)
+                    else:  # the request carries its sender's CurveZMQ key
+                        self._guard.receive(request, self._handle)
                     if not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # (rather than an exception)
                         break
             if self._guard is not None:
@@ -274,16 +277,20 @@ class Daemon:
             log.info("%d session(s) of %r now render version %s", moved, old.name, new.ref.version)
 
     # ----------------------------------------------------------------- requests
-    def _handle(self, frames: list[bytes]) -> None:
+    def _handle(self, request: Request) -> None:
         t_receive = time.time()
         self.stats.count("messages")
-        if len(frames) < 2:
+        identity, envelope = request.identity, request.envelope
+        if request.refusal is not None:  # not the shape of a request (envelope.py): nothing of it is kept
+            self.stats.count("bad_envelopes")
+            self.replies.error(envelope, request.refusal, self.sessions.get(identity))
             return
-        identity, envelope, payload = frames[0], frames[:-1], frames[-1]
         session = self.sessions.touch(identity, envelope)
         try:
-            msg = decode(payload, self.config.server.max_message_bytes)
+            msg = decode(request.payload, self.config.server.max_message_bytes, REQUEST_BOUNDS)
         except DecodeError as err:
+            if err.over_bounds:
+                self.stats.count("decode_bounds_hit")
             self.replies.error(envelope, err, session, seq=err.seq, ref=err.msg_type)
             return
         if not isinstance(msg, REQUEST_TYPES):

@@ -51,6 +51,13 @@ def add_bench_parsers(bench: argparse._SubParsersAction, common: argparse.Argume
                          help="simulated clients through the real daemon: fps, p99 latency, drops per client count")
     add_serve_bench_arguments(b)
     add_knob_flags(b, "store.root")
+    b = bench.add_parser("hostile", parents=[common],
+                         help="what one hostile message costs the I/O thread: decode bombs, multipart messages")
+    b.add_argument("--repeats", type=int, default=5, help="decodes per bomb (the median is shown)")
+    b.add_argument("--pending-parts", type=int, default=32,
+                   help="full-size parts of a message whose last part never comes (default: 32)")
+    b.add_argument("--many-parts", type=int, default=1_000_000, help="empty parts of one message (default: 1000000)")
+    b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     b = bench.add_parser("tracker", parents=[common],
                          help="tracker frames/s with and without blendshapes, One Euro jitter/lag, track --video stages")
     add_tracker_bench_arguments(b)
@@ -76,6 +83,11 @@ def run_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
         rows = bench_scale(cfg, workers, frames=args.frames, size=args.size, clients=args.clients,
                            ray_address=cfg.executor.ray_address)
         text = format_scale(rows)
+    elif args.bench == "hostile":
+        from facecast.apps.bench.hostile import format_hostile, run_hostile_bench
+
+        rows = run_hostile_bench(cfg, args.repeats, args.pending_parts, args.many_parts)
+        text = format_hostile(rows)
     elif args.bench == "delivery":
         from facecast.apps.bench.delivery import bench_delivery, format_delivery
 
