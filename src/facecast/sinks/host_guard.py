@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Iterable
+
+from facecast.core.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,7 @@ class RequestGuard:
         self._lock = threading.Lock()
         self.refused_host = 0
         self.refused_origin = 0
-        self._last_log = float("-inf")
-        self._unlogged = 0
+        self._log = ThrottledLog(log, LOG_EVERY_S)
 
     def check(self, hosts: list[str], origins: list[str]) -> Refusal | None:
         """None to serve the request, else the refusal to answer (and count). ``hosts`` and
@@ -131,18 +131,10 @@ class RequestGuard:
         return {"refused_host": self.refused_host, "refused_origin": self.refused_origin}
 
     def _refuse(self, refusal: Refusal) -> Refusal:
-        now = time.monotonic()
         with self._lock:
             if refusal.header == "Host":
                 self.refused_host += 1
             else:
                 self.refused_origin += 1
-            due = now - self._last_log >= LOG_EVERY_S
-            if due:
-                self._last_log, unlogged, self._unlogged = now, self._unlogged, 0
-            else:
-                self._unlogged += 1
-        if due:
-            log.warning("%s at %s answered %d: %s%s", self.label, self.server, refusal.status, refusal.body.strip(),
-                        f" ({unlogged} more refused since the last such line)" if unlogged else "")
+        self._log.warning("%s at %s answered %d: %s", self.label, self.server, refusal.status, refusal.body.strip())
         return refusal
