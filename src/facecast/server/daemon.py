@@ -234,11 +234,9 @@ class Daemon:
                         request = receive_request(router, with_key=self._guard is not None)
                     except zmq.Again:
                         break
-                    if request is None:
-                        pass
-                    elif self._guard is None:
+                    if request is not None and self._guard is None:
                         self._handle(request)
-                    else:  # the request carries its sender's CurveZMQ key
+                    elif request is not None:  # it carries its sender's CurveZMQ key
                         self._guard.receive(request, self._handle)
                     if not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # (rather than an exception)
                         break
