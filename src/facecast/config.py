@@ -81,7 +81,7 @@ class RenderConfig:
     checkpoint: str = knob("", "neural renderer's model checkpoint (facecast train ... --out CKPT); implies "
                            "--renderer neural", flag="--checkpoint", metavar="CKPT",
                            implies={"renderer": "neural"})
-    pose_budget_ms: float = knob(500.0, "warp: time one pose may take per megapixel of output before it gets "
+    pose_budget_ms: float = knob(1000.0, "warp: time one pose may take per megapixel of output before it gets "
                                  "RENDER_FAILED and the batch goes on (0 = no budget)")
     device: str = knob("auto", "neural model's device: auto (CUDA when available), cpu, cuda, cuda:N",
                        flag="--device")

@@ -25,4 +25,4 @@ def test_bridge_measures_both_pairs_and_profiles_the_daemon(default_store, tmp_p
     assert by["ratio daemon / raw"]["p50_ms"] == pytest.approx(dae["p50_ms"] / raw["p50_ms"])
     assert rows[0]["reply_bytes"] > 64 * 64 * 4 > rows[0]["notice_bytes"]
     assert "ratio shm daemon / raw" in format_bridge(rows)
-    assert "_handle" in profile_summary(prof)  # the daemon's own request path was profiled
+    assert "facecast/server/" in profile_summary(prof)  # the daemon's own request path was profiled

@@ -419,6 +419,7 @@ class WarpRenderer(Renderer):
         return [self._bounded(req) for req in batch]
 
     def _bounded(self, req: RenderRequest) -> np.ndarray | PoseRefused:
+        req.character.sized(int(req.width), int(req.height))  # a new size's one-time set-up is not the pose's
         deadline = Deadline(budget_seconds(self.pose_budget_ms, int(req.width), int(req.height)))
         try:
             return render_one(req, deadline)

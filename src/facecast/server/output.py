@@ -4,6 +4,7 @@ superseded count, and a copy to the daemon-wide sinks. Runs on the I/O thread.""
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 from typing import Any, Callable, Sequence
@@ -14,13 +15,15 @@ import zmq
 from facecast.config import AppConfig
 from facecast.core.pixels import write_raw_pixels
 from facecast.protocol import RAW_PIXEL_FORMATS, Error, ErrorCode, Frame, Message, ProtocolError, encode, encode_with_blob
-from facecast.server.render_jobs import RenderResult
+from facecast.server.render_jobs import OutputSpec, RenderJob, RenderResult
 from facecast.server.reply_budget import HeldFrame, ReplyBudget
 from facecast.server.ring_writer import RingTruncated
 from facecast.server.scheduler import LatestWinsScheduler
 from facecast.server.sessions import Session, SessionTable
 from facecast.server.stats import DaemonStats
 from facecast.sinks.base import PublishedFrame, Sink
+
+log = logging.getLogger(__name__)
 
 
 
@@ -29,6 +32,13 @@ from facecast.sinks.base import PublishedFrame, Sink
 # 1448² RGBA frame), so they never hold more than 32 MiB; larger frames get fresh buffers.
 _KEPT_PAYLOADS = 4
 _KEPT_PAYLOAD_BYTES = 8 << 20
+
+
+def _reply_bytes(spec: OutputSpec, data: bytes | None) -> int:
+    """About how many bytes a frame reply for ``spec`` takes (its pixels or encoded data)."""
+    if spec.mode == "inline" and not spec.encoded:
+        return spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format]
+    return len(data or b"")
 
 
 class Replies:
@@ -105,7 +115,15 @@ class FrameOutput:
                 result = self.results.get_nowait()
             except queue.Empty:
                 return
-            self.deliver(result)
+            try:
+                self.deliver(result)
+            except Exception as exc:  # noqa: BLE001 - a bug here must not stop the daemon
+                log.exception("internal error delivering seq %d", result.job.seq)
+                self.stats.count("internal_errors")
+                session = self.sessions.get(result.job.key)
+                if session is not None:
+                    self.replies.error(session.envelope, ProtocolError(
+                        ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"), session, seq=result.job.seq, ref="pose")
 
     def deliver(self, result: RenderResult) -> None:
         """Send one result (I/O thread): the frame, or the error it got."""
@@ -147,22 +165,18 @@ class FrameOutput:
         timings["reply"] = time.time()
         self._publish(session, job.character.name, job.seq, rgba, timings["render_end"])
         if spec.mode == "shm":  # a notice of a few hundred bytes: the high-water mark bounds these
-            self._send_frame(session, job.character.name, job.seq, rgba, result.outcome.data, timings, slot, slot_seq)
+            self._send_frame(session, job, rgba, result.outcome.data, timings, slot, slot_seq)
             return
-        raw = not spec.encoded
-        nbytes = spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format] if raw else len(result.outcome.data or b"")
         budget = self._budget(session)
-        if budget.held is None and budget.fits(nbytes):
-            self._send_frame(session, job.character.name, job.seq, rgba, result.outcome.data, timings, slot, slot_seq)
+        if budget.held is None and budget.fits(_reply_bytes(spec, result.outcome.data)):
+            self._send_frame(session, job, rgba, result.outcome.data, timings, slot, slot_seq)
             return
         # The peer is not keeping up: hold this frame (latest-wins) until its queue drains.
         if budget.held is not None:
             session.superseded_since_frame += budget.held.superseded + 1
             self._dropped_slow(session)
-        payload = self._encode(session, job.character.name, job.seq, rgba, result.outcome.data, timings,
-                               slot, slot_seq, reuse=False)
-        budget.held = HeldFrame(bytes(payload) if isinstance(payload, bytearray) else payload,
-                                session.superseded_since_frame, timings, job.character.name, job.seq)
+        payload = self._encode(session, job, rgba, result.outcome.data, timings, slot, slot_seq, reuse=False)
+        budget.held = HeldFrame(bytes(payload), session.superseded_since_frame, timings)
         session.superseded_since_frame = 0
         self._holding[session.identity] = session
 
@@ -175,12 +189,12 @@ class FrameOutput:
         session.counters["frames_dropped_slow"] += 1
         self.stats.count("frames_dropped_slow")
 
-    def _encode(self, session: Session, character: str, seq: int, rgba: np.ndarray | None, data: bytes | None,
+    def _encode(self, session: Session, job: RenderJob, rgba: np.ndarray | None, data: bytes | None,
                 timings: dict[str, float], slot: int | None, slot_seq: int | None, reuse: bool) -> bytes | bytearray:
-        b = session.binding
-        assert b is not None
-        spec = b.output
-        frame = Frame(seq=seq, character=character, width=spec.width, height=spec.height,
+        """The frame reply for ``job``, as the job asked for it (the session may have bound
+        another size or format since)."""
+        spec = job.output
+        frame = Frame(seq=job.seq, character=job.character.name, width=spec.width, height=spec.height,
                       pixel_format=spec.pixel_format, data=data or b"", timings=timings,
                       superseded=session.superseded_since_frame, slot=slot, slot_seq=slot_seq)
         if spec.mode == "inline" and not spec.encoded:  # raw pixels: written once, into the reply
@@ -190,21 +204,17 @@ class FrameOutput:
             return payload
         return encode(frame)
 
-    def _send_frame(self, session: Session, character: str, seq: int, rgba: np.ndarray | None, data: bytes | None,
+    def _send_frame(self, session: Session, job: RenderJob, rgba: np.ndarray | None, data: bytes | None,
                     timings: dict[str, float], slot: int | None, slot_seq: int | None) -> None:
-        budget = self._budget(session)
-        b = session.binding
-        assert b is not None
-        spec = b.output
+        spec = job.output
         raw_inline = spec.mode == "inline" and not spec.encoded
-        pixels = spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format] if raw_inline else 0
         # A probe is sent zero-copy, so it must not be a buffer kept for reuse.
-        track = spec.mode != "shm" and budget.probe_next(pixels or len(data or b""))
-        payload = self._encode(session, character, seq, rgba, data, timings, slot, slot_seq,
-                               reuse=raw_inline and not track)
+        track = spec.mode != "shm" and self._budget(session).probe_next(_reply_bytes(spec, data))
+        payload = self._encode(session, job, rgba, data, timings, slot, slot_seq, reuse=raw_inline and not track)
         self._send(session, payload, timings, track)
         if raw_inline and not track and isinstance(payload, bytearray):
-            self._keep_payload(pixels, payload)  # ZeroMQ copied it: reusable at once
+            # ZeroMQ copied it: reusable at once
+            self._keep_payload(spec.width * spec.height * RAW_PIXEL_FORMATS[spec.pixel_format], payload)
 
     def _send(self, session: Session, payload: bytes | bytearray, timings: dict[str, float], track: bool) -> None:
         sent = self.replies.send_payload(session.envelope, payload, track=track)

@@ -31,8 +31,6 @@ class HeldFrame:
     payload: bytes
     superseded: int  # the superseded count its reply carries
     timings: dict[str, float]
-    character: str
-    seq: int
 
 
 class ReplyBudget:
