@@ -70,7 +70,8 @@ def test_renderer_takes_its_knobs_from_the_render_config() -> None:
     keys = renderer_config_keys("neural")
     assert keys[:3] == ("checkpoint", "device", "engine") and {"onnx_model", "precision", "providers"} <= set(keys)
     assert set(keys) <= set(RenderConfig.__dataclass_fields__), "every knob is defined in config.py"
-    assert renderer_config_keys("warp") == ()
+    assert renderer_config_keys("warp") == ("pose_budget_ms",)
+    assert set(renderer_config_keys("warp")) <= set(RenderConfig.__dataclass_fields__)
 
 
 def test_mixed_character_batch_equals_one_by_one(renderer: NeuralRenderer, store: CharacterStore, ckpt: Path,
