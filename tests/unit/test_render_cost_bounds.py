@@ -23,7 +23,7 @@ from facecast.render.warp import WarpCharacter, WarpRenderer
 from facecast.tracking.procedural import ExpressionRig, procedural_performance
 
 SIZE = 1024
-BOUND = 8.0  # the worst pose may cost at most this many neutral renders (measured: <= 3.2)
+BOUND = 10.0  # the worst pose may cost at most this many neutral renders (measured: <= 3.2; before: 57 and more)
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +69,14 @@ def worst_poses(neutral: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _best_time(r: WarpRenderer, h: WarpCharacter, lm: np.ndarray, repeats: int = 3) -> tuple[float, object]:
+def _best_time(r: WarpRenderer, h: WarpCharacter, lm: np.ndarray, repeats: int = 5) -> tuple[float, object]:
+    """The least CPU time of this thread over ``repeats`` renders (the renderer runs on the
+    calling thread; CPU time, unlike wall-clock time, is not stretched by other processes)."""
     best, out = float("inf"), None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         out = r.render([RenderRequest(h, lm.astype(np.float32), "mediapipe478", SIZE, SIZE)])[0]
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, time.thread_time() - t0)
     return best, out
 
 
@@ -82,7 +84,7 @@ def test_worst_poses_cost_a_bounded_multiple_of_a_neutral_render(handle, astrona
     r = WarpRenderer()
     neutral = np.asarray(astronaut.neutral, np.float32)
     _best_time(r, handle, neutral)  # warm the per-size cache
-    base, _ = _best_time(r, handle, neutral, repeats=5)
+    base, _ = _best_time(r, handle, neutral, repeats=7)
     report, worst = [], 0.0
     for name, lm in worst_poses(neutral).items():
         t, out = _best_time(r, handle, lm)
