@@ -74,7 +74,8 @@ class MouthModel:
 def _open_ratio(loop_pts: np.ndarray) -> float:
     """Inner-lip polygon area over squared corner distance (0 closed, ~0.4 gaping)."""
     x, y = loop_pts[:, 0].astype(np.float64), loop_pts[:, 1].astype(np.float64)
-    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    # Shoelace formula; the closing edge (last -> first) added by hand, not by np.roll.
+    area = 0.5 * abs(float(x[:-1] @ y[1:] - y[:-1] @ x[1:] + x[-1] * y[0] - y[-1] * x[0]))
     k = len(loop_pts) // 2
     width2 = float(np.sum((loop_pts[k] - loop_pts[0]) ** 2))
     return area / width2 if width2 > 1e-12 else 0.0
@@ -493,19 +494,23 @@ def _raster_ids(drv: np.ndarray, vz: np.ndarray, tri: np.ndarray, w: int, h: int
     ids = np.full((h, w), t, np.int32)
     order = np.argsort(-vz[tri].mean(1), kind="stable")  # far (large z) first
     order = order[area[order] > _MIN_AREA / 2]
-    fixed = np.round(corners * (1 << _SHIFT)).astype(np.int32)
+    # One int32 3 x 2 array per triangle, in draw order, made before the loop: the loop
+    # then costs one cv2 call per triangle and no numpy indexing.
+    polys = list(np.round(corners[order] * (1 << _SHIFT)).astype(np.int32))
+    keys = order.tolist()
     fill = cv2.fillConvexPoly
-    for n, k in enumerate(order.tolist()):
-        if n % _DEADLINE_EVERY == 0:
-            deadline.check("rasterizing triangles")
-        fill(ids, fixed[k], k, cv2.LINE_8, _SHIFT)
+    for s in range(0, len(keys), _DEADLINE_EVERY):
+        deadline.check("rasterizing triangles")
+        for poly, k in zip(polys[s:s + _DEADLINE_EVERY], keys[s:s + _DEADLINE_EVERY]):
+            fill(ids, poly, k, cv2.LINE_8, _SHIFT)
     return ids
 
 
 def _affines(drv: np.ndarray, src: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    """(T+1) x 6 float32 affine driven -> source per triangle; the last row is identity.
+    """6 x (T+1) float32 affines driven -> source, one contiguous plane per coefficient;
+    column T is the identity (pixels no triangle covers).
 
-    Row k maps driven pixel (x, y) to source (c0*x + c1*y + c2, c3*x + c4*y + c5).
+    Column k maps driven pixel (x, y) to source (c0*x + c1*y + c2, c3*x + c4*y + c5).
     """
     d, s = drv[tri].astype(np.float64), src[tri].astype(np.float64)  # T x 3 x 2
     e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
@@ -521,24 +526,31 @@ def _affines(drv: np.ndarray, src: np.ndarray, tri: np.ndarray) -> np.ndarray:
     j11 = f1[:, 1] * i01 + f2[:, 1] * i11
     c2 = s[:, 0, 0] - j00 * d[:, 0, 0] - j01 * d[:, 0, 1]
     c5 = s[:, 0, 1] - j10 * d[:, 0, 0] - j11 * d[:, 0, 1]
-    coeff = np.empty((len(tri) + 1, 6), np.float32)
-    coeff[:-1] = np.stack([j00, j01, c2, j10, j11, c5], 1)
-    coeff[-1] = (1, 0, 0, 0, 1, 0)
+    coeff = np.empty((6, len(tri) + 1), np.float32)
+    coeff[:, :-1] = (j00, j01, c2, j10, j11, c5)
+    coeff[:, -1] = (1, 0, 0, 0, 1, 0)
     return coeff
 
 
 def _maps(coeff: np.ndarray, ids: np.ndarray, sized: _Sized) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel source coordinates from per-triangle affines: two H x W float32 maps."""
-    flat = ids.ravel()
+    """Per-pixel source coordinates from per-triangle affines: two H x W float32 maps.
+
+    coeff: 6 x (T+1) planes (``_affines``); ids: H x W triangle ids. The ids are turned
+    into a native index once (numpy would convert int32 ids again for every gather), each
+    gather reads one contiguous plane, and the arithmetic is in place in float32.
+    """
+    flat = ids.ravel().astype(np.intp)  # H*W
     gx, gy = sized.grid_x, sized.grid_y
-    c = [np.take(coeff[:, k], flat) for k in range(6)]
-    map_x = c[0] * gx
-    map_x += c[1] * gy
-    map_x += c[2]
-    map_y = c[3] * gx
-    map_y += c[4] * gy
-    map_y += c[5]
-    return map_x.reshape(ids.shape), map_y.reshape(ids.shape)
+    maps = []
+    for a, b, c in (coeff[0:3], coeff[3:6]):
+        m = a.take(flat)
+        m *= gx
+        t = b.take(flat)
+        t *= gy
+        m += t
+        m += c.take(flat)
+        maps.append(m.reshape(ids.shape))
+    return maps[0], maps[1]
 
 
 def landmark_formats() -> tuple[str, ...]:
