@@ -47,6 +47,7 @@ _SHIFT = 4  # fixed-point bits for subpixel triangle rasterization
 _MIN_AREA = 1e-3  # driven triangles with less area (px^2) are not rasterized
 _DEADLINE_EVERY = 64  # triangles rasterized between two checks of the pose's deadline
 _BLUR_SIGMA_MAX = 4.0  # mouth masks needing a wider blur are blurred at a reduced scale
+_BAND_PIXELS = 32768  # sampling maps are built and used this many pixels (whole rows) at a time
 
 
 MOUTH_FULL_AT = 0.05  # extra opening (inner-lip area / width^2) at which the fill is opaque
@@ -169,8 +170,8 @@ class _Sized:
     """Per output size: resized RGBA reference, pixel grid, source vertices per format."""
 
     rgba: np.ndarray  # H x W x 4 uint8
-    grid_x: np.ndarray  # H*W float32
-    grid_y: np.ndarray  # H*W float32
+    grid_x: np.ndarray  # H*W x 2 float32: each pixel's x, twice (for the x and y maps at once)
+    grid_y: np.ndarray  # H*W x 2 float32: each pixel's y, twice
     src_px: dict[str, np.ndarray]  # fmt -> M x 2 float32 pixel positions
 
 
@@ -210,8 +211,9 @@ def _make_sized(ch: WarpCharacter, width: int, height: int) -> _Sized:
     interp = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
     rgba = ch.image if (width, height) == (size, size) else cv2.resize(ch.image, (width, height), interpolation=interp)
     gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
+    twice = lambda g: np.repeat(g.reshape(-1, 1), 2, axis=1)  # noqa: E731
     src = {fmt: _to_px(m.src_norm, width, height) for fmt, m in ch.meshes.items()}
-    return _Sized(np.ascontiguousarray(rgba), gx.ravel(), gy.ravel(), src)
+    return _Sized(np.ascontiguousarray(rgba), twice(gx), twice(gy), src)
 
 
 def _border_points(steps: int) -> np.ndarray:
@@ -461,9 +463,7 @@ def render_one(req: RenderRequest, deadline: Deadline | None = None) -> np.ndarr
     vz[:n_lm] = z[mesh.used]
     ids = _raster_ids(drv, vz, mesh.triangles, w, h, deadline)
     coeff = _affines(drv, src, mesh.triangles)
-    map_x, map_y = _maps(coeff, ids, sized)
-    deadline.check("sampling maps built")
-    out = cv2.remap(sized.rgba, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = _warp_bands(coeff, ids, sized, deadline)
     deadline.check("frame warped")
     fill_mouth(out, mesh.mouth, lm[:, :2] * scale - 0.5)
     return out
@@ -507,10 +507,12 @@ def _raster_ids(drv: np.ndarray, vz: np.ndarray, tri: np.ndarray, w: int, h: int
 
 
 def _affines(drv: np.ndarray, src: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    """6 x (T+1) float32 affines driven -> source, one contiguous plane per coefficient;
-    column T is the identity (pixels no triangle covers).
+    """3 x (T+1) x 2 float32 affines driven -> source; triangle T is the identity (pixels no
+    triangle covers).
 
-    Column k maps driven pixel (x, y) to source (c0*x + c1*y + c2, c3*x + c4*y + c5).
+    Triangle k maps driven pixel (x, y) to source x = c0*x + c1*y + c2, y = c3*x + c4*y + c5,
+    stored as the pairs [k] = ((c0, c3), (c1, c4), (c2, c5)) on the first axis: what
+    multiplies x, what multiplies y, the constant, each for both maps at once.
     """
     d, s = drv[tri].astype(np.float64), src[tri].astype(np.float64)  # T x 3 x 2
     e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
@@ -526,31 +528,51 @@ def _affines(drv: np.ndarray, src: np.ndarray, tri: np.ndarray) -> np.ndarray:
     j11 = f1[:, 1] * i01 + f2[:, 1] * i11
     c2 = s[:, 0, 0] - j00 * d[:, 0, 0] - j01 * d[:, 0, 1]
     c5 = s[:, 0, 1] - j10 * d[:, 0, 0] - j11 * d[:, 0, 1]
-    coeff = np.empty((6, len(tri) + 1), np.float32)
-    coeff[:, :-1] = (j00, j01, c2, j10, j11, c5)
-    coeff[:, -1] = (1, 0, 0, 0, 1, 0)
+    coeff = np.empty((3, len(tri) + 1, 2), np.float32)
+    coeff[:, :-1, 0] = (j00, j01, c2)
+    coeff[:, :-1, 1] = (j10, j11, c5)
+    coeff[:, -1] = ((1, 0), (0, 1), (0, 0))
     return coeff
 
 
-def _maps(coeff: np.ndarray, ids: np.ndarray, sized: _Sized) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel source coordinates from per-triangle affines: two H x W float32 maps.
+def _warp_bands(coeff: np.ndarray, ids: np.ndarray, sized: _Sized, deadline: Deadline) -> np.ndarray:
+    """The warped H x W x 4 RGBA frame: sampling maps built from the per-triangle affines
+    and ``cv2.remap``-ed, a band of rows at a time.
 
-    coeff: 6 x (T+1) planes (``_affines``); ids: H x W triangle ids. The ids are turned
-    into a native index once (numpy would convert int32 ids again for every gather), each
-    gather reads one contiguous plane, and the arithmetic is in place in float32.
+    A band's map (``_BAND_PIXELS`` pixels) stays in the CPU cache between being built and
+    being sampled; whole-frame maps went through memory several times, which at 512² cost
+    more than the arithmetic. The deadline is checked between bands.
     """
-    flat = ids.ravel().astype(np.intp)  # H*W
-    gx, gy = sized.grid_x, sized.grid_y
-    maps = []
-    for a, b, c in (coeff[0:3], coeff[3:6]):
-        m = a.take(flat)
-        m *= gx
-        t = b.take(flat)
-        t *= gy
-        m += t
-        m += c.take(flat)
-        maps.append(m.reshape(ids.shape))
-    return maps[0], maps[1]
+    h, w = ids.shape
+    out = np.empty((h, w, 4), np.uint8)
+    rows = max(1, _BAND_PIXELS // w)
+    flat = ids.ravel()
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        xy = _maps(coeff, flat[y0 * w: y1 * w], sized.grid_x[y0 * w: y1 * w], sized.grid_y[y0 * w: y1 * w])
+        cv2.remap(sized.rgba, xy.reshape(y1 - y0, w, 2), None, cv2.INTER_LINEAR, dst=out[y0:y1],
+                  borderMode=cv2.BORDER_REPLICATE)
+        deadline.check("warping the frame")
+    return out
+
+
+def _maps(coeff: np.ndarray, ids: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
+    """Source coordinates of N pixels from their triangles' affines: N x 2 float32 (x, y).
+
+    coeff: 3 x (T+1) x 2 pairs (``_affines``); ids: N triangle ids; grid_x, grid_y: N x 2,
+    the pixels' x and y, each twice. Each (x, y) pair of float32 is gathered as one 8-byte
+    value, so three gathers build both coordinates; the ids are made a native index once
+    (numpy would convert int32 ids again for every gather); the arithmetic is in place.
+    """
+    flat = ids.astype(np.intp)  # N
+    pairs = coeff.view(np.float64)[..., 0]  # 3 x (T+1): each (x, y) pair as one 8-byte value
+    xy = pairs[0].take(flat).view(np.float32).reshape(-1, 2)  # N x 2
+    xy *= grid_x
+    t = pairs[1].take(flat).view(np.float32).reshape(-1, 2)
+    t *= grid_y
+    xy += t
+    xy += pairs[2].take(flat).view(np.float32).reshape(-1, 2)
+    return xy
 
 
 def landmark_formats() -> tuple[str, ...]:

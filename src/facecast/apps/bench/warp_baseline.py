@@ -7,10 +7,13 @@ registers nothing). Character preparation (meshes, per-size caches) is shared wi
 ``facecast.render.warp``; only the per-frame functions are frozen copies: rasterizing
 triangle ids (one ``cv2.fillConvexPoly`` per triangle), per-triangle affines, sampling maps
 from six ``np.take`` over int32 ids, ``cv2.remap`` and the mouth fill. Do not edit it to
-follow the renderer: its point is to stay what the renderer was.
+follow the renderer: its point is to stay what the renderer was. (One adaptation: the
+pixel grid it read from the renderer's per-size cache is cached here, ``_grid``.)
 """
 
 from __future__ import annotations
+
+import functools
 
 import cv2
 import numpy as np
@@ -197,10 +200,17 @@ def _affines(drv: np.ndarray, src: np.ndarray, tri: np.ndarray) -> np.ndarray:
     return coeff
 
 
+@functools.lru_cache(maxsize=8)
+def _grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pixel grid the renderer cached per size then (its cache now holds another layout)."""
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
+    return gx.ravel(), gy.ravel()
+
+
 def _maps(coeff: np.ndarray, ids: np.ndarray, sized: _Sized) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel source coordinates from per-triangle affines: two H x W float32 maps."""
     flat = ids.ravel()
-    gx, gy = sized.grid_x, sized.grid_y
+    gx, gy = _grid(ids.shape[1], ids.shape[0])
     c = [np.take(coeff[:, k], flat) for k in range(6)]
     map_x = c[0] * gx
     map_x += c[1] * gy
