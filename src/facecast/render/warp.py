@@ -210,10 +210,9 @@ def _make_sized(ch: WarpCharacter, width: int, height: int) -> _Sized:
     shrink = width * height < size * size
     interp = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
     rgba = ch.image if (width, height) == (size, size) else cv2.resize(ch.image, (width, height), interpolation=interp)
-    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
-    twice = lambda g: np.repeat(g.reshape(-1, 1), 2, axis=1)  # noqa: E731
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32).reshape(2, -1, 1)  # each H*W x 1
     src = {fmt: _to_px(m.src_norm, width, height) for fmt, m in ch.meshes.items()}
-    return _Sized(np.ascontiguousarray(rgba), twice(gx), twice(gy), src)
+    return _Sized(np.ascontiguousarray(rgba), np.repeat(gx, 2, axis=1), np.repeat(gy, 2, axis=1), src)
 
 
 def _border_points(steps: int) -> np.ndarray:
