@@ -130,6 +130,10 @@ def test_neural_without_a_checkpoint_is_refused(shared_videos: Path, tmp_path: P
                                                 caplog: pytest.LogCaptureFixture) -> None:
     assert main(["eval", str(shared_videos / "d0.mp4"), "--out", str(tmp_path)]) == 2
     assert "--checkpoint" in caplog.text and "--renderer warp" in caplog.text
+    caplog.clear()
+    assert main(["eval", str(shared_videos / "d0.mp4"), "--renderer", "warp", "--checkpoint", "x.pt",
+                 "--out", str(tmp_path)]) == 2
+    assert "uses no checkpoint" in caplog.text
     with pytest.raises(ValueError, match="--size is for --renderer warp only"):
         EvalOptions(renderer="all", size=128)
     with pytest.raises(ValueError, match="--renderer"):

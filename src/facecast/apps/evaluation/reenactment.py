@@ -181,8 +181,10 @@ def run_eval(video: str | Path, checkpoint: str | Path | None, out: str | Path, 
     neural = "neural" in names
     if neural and checkpoint is None:
         raise ValueError("the neural renderer needs --checkpoint (or evaluate the warp renderer alone: --renderer warp)")
+    if not neural and checkpoint is not None:
+        raise ValueError(f"--renderer {opts.renderer} uses no checkpoint: drop --checkpoint (or --renderer all)")
     video, out = Path(video), Path(out)
-    checkpoint = Path(checkpoint) if neural and checkpoint is not None else None
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
     model = sha = None
     if checkpoint is not None:
         model, _extra = load_checkpoint(checkpoint)  # first: a bad checkpoint fails before any slow work
