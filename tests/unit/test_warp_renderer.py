@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -146,3 +147,43 @@ def test_threaded_renderer_matches_serial(handle, astronaut) -> None:
         pooled.close()
     for a, b in zip(serial, threaded):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("fmt, w, h", [("mediapipe478", 256, 256), ("mediapipe478", 200, 120), ("ibug68", 96, 160)])
+def test_raster_and_warp_stages_match_the_frozen_baseline(handle, fmt: str, w: int, h: int) -> None:
+    """The speed work (loop without indexing, banded maps, packed gathers) changed how the
+    stages compute, not what: for the same driven mesh, the same triangle ids and pixel for
+    pixel the same warped frame as the render path before it (kept for `bench warp`).
+    Compared stage by stage, so that changes to how the mesh is driven do not touch it."""
+    from facecast.apps.bench import warp_baseline as old
+    from facecast.render import warp
+    from facecast.render.cost_bounds import Deadline
+
+    mesh, sized = handle.meshes[fmt], handle.sized(w, h)
+    src = sized.src_px[fmt]
+    rng = np.random.default_rng(3)
+    n_lm = len(mesh.used)
+    for amount in (0.0, 1.5, 4.0):  # px of jitter on the landmarks: none, mild, folding
+        drv = src.copy()
+        drv[:n_lm] += rng.normal(0, amount, (n_lm, 2)).astype(np.float32)
+        vz = rng.normal(0, 1, len(drv)).astype(np.float32)
+        ids = warp._raster_ids(drv, vz, mesh.triangles, w, h, Deadline(None))
+        assert np.array_equal(ids, old._raster_ids(drv, vz, mesh.triangles, w, h, Deadline(None)))
+        new = warp._warp_bands(warp._affines(drv, src, mesh.triangles), ids, sized, Deadline(None))
+        map_x, map_y = old._maps(old._affines(drv, src, mesh.triangles), ids, sized)
+        before = cv2.remap(sized.rgba, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        assert np.array_equal(new, before)
+
+
+def test_bench_warp_reports_both_paths(default_store) -> None:
+    """`facecast bench warp`'s rows: figures for both paths on both clocks, and the pixel
+    check (not their values: the bench prints speed, tests do not time)."""
+    from facecast.apps.bench.warp import bench_warp, format_warp
+    from facecast.config import AppConfig, StoreConfig
+
+    cfg = AppConfig(store=StoreConfig(root=str(default_store.root)))
+    rows = bench_warp(cfg, sizes=(64,), seconds=0.02, rounds=2)
+    assert [r["size"] for r in rows] == [64] and rows[0]["max_pixel_difference"] == 0
+    for clock in ("cpu", "wall"):
+        assert len(rows[0][f"{clock}_current_fps_rounds"]) == 2 and rows[0][f"{clock}_baseline_fps"] > 0
+    assert "baseline fps" in format_warp(rows) and "warp_baseline" in format_warp(rows)

@@ -70,7 +70,7 @@ _COMMANDS = {
     "enroll": ("create a character from photos or a short video", add_enroll_arguments, run_enroll),
     "finetune": ("fine-tune the neural model on an enrolled character (the paper's few-shot stage)",
                  add_finetune_arguments, run_finetune),
-    "eval": ("self-reenactment on a video: neural vs warp (SSIM, PSNR, L1)", add_eval_arguments, run_eval_command),
+    "eval": ("self-reenactment on a video: warp and/or neural vs a still frame (SSIM, PSNR, L1)", add_eval_arguments, run_eval_command),
     "characters": ("list enrolled characters", add_characters_arguments, run_characters),
     "vmc": ("forward VMC protocol blendshapes (VSeeFace, iFacialMocap) to the daemon", add_vmc_arguments, run_vmc),
     "model-info": ("parameter counts and FLOPs per frame of the model configs", add_model_info_arguments,

@@ -37,8 +37,12 @@ def add_bench_parsers(bench: argparse._SubParsersAction, common: argparse.Argume
     b.add_argument("--frames", type=int, default=300)
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     add_knob_flags(b, "store.root")
-    b = bench.add_parser("warp", parents=[common], help="warp renderer frames/s at 256/512, batch 1/8")
-    b.add_argument("--seconds", type=float, default=2.0)
+    b = bench.add_parser("warp", parents=[common],
+                         help="warp renderer frames/s at 256²/512² on one thread, as a ratio against its frozen baseline")
+    b.add_argument("--seconds", type=float, default=1.0, help="seconds per path, size and round (default: 1)")
+    b.add_argument("--rounds", type=int, default=5, help="alternating rounds per size (default: 5)")
+    b.add_argument("--sizes", default="256,512", help="output sizes, e.g. 256,512 (default)")
+    b.add_argument("--character", default="", help="a character of the store (default: the built-in one)")
     add_knob_flags(b, "store.root")
     b.add_argument("--json", type=Path, help="also write the figures as JSON here")
     b = bench.add_parser("render", parents=[common],
@@ -94,10 +98,11 @@ def run_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
         rows = bench_delivery(cfg, frames=args.frames)
         text = format_delivery(rows)
     else:
-        from facecast.apps.bench.render import bench_renderer, format_render
+        from facecast.apps.bench.warp import bench_warp, format_warp
 
-        rows = bench_renderer(cfg, "warp", seconds=args.seconds)
-        text = format_render(rows)
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        rows = bench_warp(cfg, sizes, seconds=args.seconds, rounds=args.rounds, character=args.character)
+        text = format_warp(rows)
     sys.stdout.write(text + "\n")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
