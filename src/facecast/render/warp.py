@@ -35,7 +35,6 @@ from facecast.render.base import (
     register_renderer,
 )
 from facecast.render.cost_bounds import Deadline, budget_seconds, check_coverage, clip_to_frame
-from facecast.render.warp_folds import unfold_driven
 
 log = logging.getLogger(__name__)
 
@@ -453,7 +452,6 @@ def render_one(req: RenderRequest, deadline: Deadline | None = None) -> np.ndarr
     ring_d = _drive_ring(mesh, lm, a, b, scale)
     lo, hi = RING_MARGIN / 2, 1 - RING_MARGIN / 2
     drv_norm = np.concatenate([lm[mesh.used, :2], np.clip(ring_d, lo, hi), mesh.border_norm])
-    drv_norm = unfold_driven(mesh, drv_norm, a, b, scale, (lo, hi))  # no triangle may flip
     drv = _to_px(drv_norm.astype(np.float32), w, h)
     src = sized.src_px[mesh.fmt]
 
