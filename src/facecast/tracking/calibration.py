@@ -128,7 +128,7 @@ class NeutralCalibrator:
         self._window: collections.deque[tuple[FaceLandmarks, np.ndarray, float]] = collections.deque(maxlen=frames)
         self._search_from: float | None = None  # searching since (None: not yet started)
         self._searching = True
-        self._best: Neutral | None = None
+        self._best: tuple[list[tuple[FaceLandmarks, np.ndarray, float]], NeutralCheck] | None = None
 
     @property
     def searching(self) -> bool:
@@ -165,31 +165,36 @@ class NeutralCalibrator:
         self._window.append((face, frame_badness(face), t))
         if len(self._window) < self.frames:
             return self._timeout(t)
-        candidate = self._candidate()
+        window = list(self._window)
+        check = self._check(window)
         if self._searching:
-            if self._best is None or candidate.check.score < self._best.check.score:
-                self._best = candidate
-            if candidate.check.good:
-                return self._take(candidate)
+            if self._best is None or check.score < self._best[1].score:
+                self._best = (window, check)  # the neutral itself is averaged only when taken
+            if check.good:
+                return self._take(self._neutral(window, check))
             return self._timeout(t)
-        if candidate.check.good:  # watching: a better neutral appeared
-            return self._take(candidate)
+        if check.good:  # watching: a better neutral appeared
+            return self._take(self._neutral(window, check))
         return None
 
-    def _candidate(self) -> Neutral:
-        faces = [f for f, _, _ in self._window]
+    @staticmethod
+    def _check(window: list[tuple[FaceLandmarks, np.ndarray, float]]) -> NeutralCheck:
+        points = np.stack([f.points for f, _, _ in window])  # (T, 478, 3)
+        badness = np.stack([b for _, b, _ in window])  # (T, 3)
+        return check_window(points, tuple(window[-1][0].image_size), badness)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _neutral(window: list[tuple[FaceLandmarks, np.ndarray, float]], check: NeutralCheck) -> Neutral:
+        faces = [f for f, _, _ in window]
         points = np.stack([f.points for f in faces]).astype(np.float64)  # (T, 478, 3)
-        badness = np.stack([b for _, b, _ in self._window])  # (T, 3)
-        size = tuple(faces[-1].image_size)
-        check = check_window(points, size, badness)  # type: ignore[arg-type]
         heads = [head_pose_from_transform(f.transform).as_array() for f in faces if f.transform is not None]
         head = np.mean(heads, axis=0).astype(np.float32) if heads else np.zeros(3, np.float32)
-        return Neutral(average_neutral(points).astype(np.float32), head, size, check,  # type: ignore[arg-type]
-                       self._window[-1][2])
+        return Neutral(average_neutral(points).astype(np.float32), head, tuple(faces[-1].image_size),  # type: ignore[arg-type]
+                       check, window[-1][2])
 
     def _timeout(self, t: float) -> Neutral | None:
         if self._searching and self._best is not None and t - self._search_from >= self.search_s:  # type: ignore[operator]
-            return self._take(self._best)
+            return self._take(self._neutral(*self._best))
         return None
 
     def _take(self, neutral: Neutral) -> Neutral:
@@ -215,7 +220,7 @@ def best_neutral(faces: list[FaceLandmarks | None], timestamps: list[float], fra
     for face, t in zip(faces, timestamps):
         calib.update(face, t)
     if calib.current is None and calib._best is not None:
-        calib._take(calib._best)
+        calib._take(calib._neutral(*calib._best))
     if calib.current is None:
         raise ValueError(f"no {frames} consecutive frames with a face to take the driver's neutral from")
     return calib.current
