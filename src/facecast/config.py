@@ -186,7 +186,9 @@ class TrackerConfig:
     hold_s: float = knob(0.5, "face lost: hold the last pose this long ...")
     ease_s: float = knob(1.0, "... then ease to the neutral face over this long")
     no_face_warning_s: float = knob(5.0, "warn \"no face for N s\" after N s, then at most every N s")
-    calibration_frames: int = knob(10, "driver neutral = mean of the first N tracked frames")
+    calibration_frames: int = knob(10, "driver neutral = mean of N consecutive frames judged neutral")
+    calibration_search_s: float = knob(3.0, "no neutral window (eyes open, mouth closed, facing, steady) this "
+                                       "long: take the best seen, warn, re-calibrate on a better one")
     min_detection_confidence: float = knob(0.5, "MediaPipe FaceLandmarker: face detection threshold")
     min_tracking_confidence: float = knob(0.5, "MediaPipe FaceLandmarker: tracking threshold")
 

@@ -26,8 +26,8 @@ def neutral(default_store) -> np.ndarray:
     return np.asarray(default_store.load("default").neutral)
 
 
-def _face(points: np.ndarray, size: tuple[int, int] = (640, 480)) -> FaceLandmarks:
-    return FaceLandmarks(points=points.astype(np.float32), blendshapes=np.full(len(BLENDSHAPE_NAMES), 0.5, np.float32),
+def _face(points: np.ndarray, size: tuple[int, int] = (640, 480), scores: float = 0.5) -> FaceLandmarks:
+    return FaceLandmarks(points=points.astype(np.float32), blendshapes=np.full(len(BLENDSHAPE_NAMES), scores, np.float32),
                          transform=None, image_size=size)
 
 
@@ -77,13 +77,13 @@ def test_calibration_waits_for_faces_and_can_be_redone(neutral):
     character = neutral.copy()
     pipe = DriverPipeline(CFG, character)
     assert pipe.update(None, 0.0).landmarks is None  # nothing to calibrate on yet
-    outs = [pipe.update(_face(neutral), (i + 1) / FPS, i + 1) for i in range(CFG.calibration_frames)]
+    outs = [pipe.update(_face(neutral, scores=0.0), (i + 1) / FPS, i + 1) for i in range(CFG.calibration_frames)]
     assert [o.landmarks is None for o in outs] == [True] * (CFG.calibration_frames - 1) + [False]
     np.testing.assert_allclose(outs[-1].landmarks, character, atol=1e-5)  # the neutral maps to the neutral
     smiling = ExpressionRig(neutral).pose(smile=1.0)
     pipe.calibrate()  # the driver's neutral is now the smile: smiling shows the character's neutral
     for i in range(30):  # (the filter needs a moment to settle on the smile)
-        out = pipe.update(_face(smiling), 1.0 + i / FPS, 10 + i)
+        out = pipe.update(_face(smiling, scores=0.0), 1.0 + i / FPS, 10 + i)
     assert pipe.calibrations == 2 and not pipe.calibrating
     np.testing.assert_allclose(out.landmarks, character, atol=1e-4)
     with pytest.raises(ValueError, match="calibration_frames"):

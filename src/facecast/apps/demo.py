@@ -20,8 +20,10 @@ import numpy as np
 
 from facecast.characters.store import CharacterStore
 from facecast.client import Client, ClientTimeout, ReceivedFrame
-from facecast.config import AppConfig
+from facecast.config import AppConfig, TrackerConfig
 from facecast.server.daemon import Daemon
+from facecast.tracking.calibration import best_neutral
+from facecast.tracking.face import FaceLandmarks
 from facecast.tracking.procedural import procedural_performance
 from facecast.tracking.retarget import retarget_relative
 
@@ -39,18 +41,26 @@ class DemoResult:
     superseded: int
 
 
-def video_performance(video: Path, character_neutral: np.ndarray) -> tuple[np.ndarray, float]:
-    """Landmarks of ``video`` retargeted onto the character (its first face = neutral)."""
+def video_performance(video: Path, character_neutral: np.ndarray,
+                      tracker: TrackerConfig | None = None) -> tuple[np.ndarray, float]:
+    """Landmarks of ``video`` retargeted onto the character. The driver's neutral is the
+    one ``facecast track`` ends with on this video (``tracking.calibration``: judged
+    eyes open, mouth closed, facing, steady; a warning when none is), for every frame."""
     from facecast.capture.landmarks import LandmarkDetector, open_video
 
+    tc = tracker or TrackerConfig()
     cap = open_video(video)
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     cap.release()
     tracked: list[np.ndarray | None] = []
+    faces: list[FaceLandmarks | None] = []
+    times: list[float] = []
     with LandmarkDetector() as detector:
         for sample in detector.track_video(video):
             tracked.append(None if sample.face is None else sample.face.points)
+            faces.append(sample.face)
+            times.append(sample.timestamp_s)
     found = [p for p in tracked if p is not None]
     if not found:
         raise ValueError(f"no face found in any frame of {video}")
@@ -60,7 +70,12 @@ def video_performance(video: Path, character_neutral: np.ndarray) -> tuple[np.nd
         last = points if points is not None else last
         held.append(last)
     log.info("tracked %d frames of %s (%d without a face)", len(tracked), video, len(tracked) - len(found))
-    return retarget_relative(np.stack(held), found[0], size, character_neutral), float(fps)
+    try:
+        neutral = best_neutral(faces, times, tc.calibration_frames, tc.calibration_search_s).points
+    except ValueError:  # fewer frames with a face than one window: the first face it is
+        log.warning("too few frames with a face to judge a neutral in %s: using the first face", video)
+        neutral = found[0]
+    return retarget_relative(np.stack(held), neutral, size, character_neutral), float(fps)
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
@@ -87,7 +102,7 @@ def run_demo(cfg: AppConfig, character: str | None = None, video: Path | None = 
     store = CharacterStore(cfg.store.root or None)
     char = store.ensure_default() if character is None else store.load(character)
     if video is not None:
-        performance, fps = video_performance(Path(video), char.neutral)
+        performance, fps = video_performance(Path(video), char.neutral, cfg.tracker)
     else:
         fps = cfg.demo.fps
         performance = procedural_performance(char.neutral, cfg.demo.seconds, fps)

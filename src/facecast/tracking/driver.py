@@ -11,8 +11,10 @@ and warns "no face for N s" after ``no_face_warning_s`` and then at most every N
 stream's own clock), while tracking keeps running. The state of every frame is one of
 ``protocol.TRACKING_STATES`` and travels in the pose's ``tracking`` field.
 
-``DriverPipeline`` adds the driver's neutral calibration (the mean of the first
-``calibration_frames`` tracked frames, again on ``calibrate()``) and the relative-motion
+``DriverPipeline`` adds the driver's neutral calibration (``calibration.NeutralCalibrator``:
+the first window of ``calibration_frames`` frames judged neutral, or the best one of the
+first ``calibration_search_s`` seconds with a warning and an automatic re-calibration when
+a better one appears; again on ``calibrate()``) and the relative-motion
 ``Retargeter``; ``update`` returns the character's landmarks for each frame (None until
 the first calibration is done), eased towards the character's neutral as the state says.
 Everything here is a pure function of the detections and their timestamps, so replaying
@@ -31,7 +33,8 @@ from facecast.protocol.formats import TRACKING_STATES
 from facecast.tracking.head_pose import euler_from_matrix, head_pose_from_transform, rotation_matrix
 from facecast.tracking.face import NO_BLENDSHAPES, FaceLandmarks
 from facecast.tracking.one_euro import OneEuroFilter
-from facecast.tracking.retarget import Retargeter, average_neutral
+from facecast.tracking.calibration import NeutralCalibrator
+from facecast.tracking.retarget import Retargeter
 
 __all__ = ["TRACKING", "HOLDING", "EASING", "LOST", "TrackedFace", "FaceTracker", "PoseOutput", "DriverPipeline"]
 
@@ -196,14 +199,12 @@ class DriverPipeline:
     """FaceTracker + neutral calibration + retargeting onto one character."""
 
     def __init__(self, cfg: TrackerConfig, character_neutral: np.ndarray) -> None:
-        if cfg.calibration_frames < 1:
-            raise ValueError(f"tracker.calibration_frames must be >= 1, got {cfg.calibration_frames}")
         self.cfg = cfg
+        self.calibrator = NeutralCalibrator(cfg.calibration_frames, cfg.calibration_search_s)
         self.tracker = FaceTracker(cfg)
         self.character_neutral = np.asarray(character_neutral, dtype=np.float32)
         self.retargeter: Retargeter | None = None
         self.neutral_head = np.zeros(3, np.float32)
-        self._collect: list[tuple[np.ndarray, np.ndarray]] | None = []  # calibrating: (raw points, head)
         self.calibrations = 0
 
     @property
@@ -212,34 +213,36 @@ class DriverPipeline:
 
     @property
     def calibrating(self) -> bool:
-        return self._collect is not None
+        return self.calibrator.searching
 
     def calibrate(self) -> None:
-        """Take the driver's neutral again from the next ``calibration_frames`` frames with
-        a face (the current one stays in use until then)."""
-        self._collect = []
+        """Take the driver's neutral again from the next frames with a face (the first
+        window judged neutral, else the best of ``calibration_search_s``); the current one
+        stays in use until then."""
+        self.calibrator.restart()
         log.info("calibrating the neutral face from the next %d frame(s) with a face: look at the camera, "
-                 "face relaxed", self.cfg.calibration_frames)
+                 "eyes open, mouth closed, face relaxed", self.cfg.calibration_frames)
 
     def set_driver_neutral(self, points: np.ndarray, image_size: tuple[int, int],
                            head: np.ndarray | None = None) -> None:
         """Use ``points`` (478 x 3, normalised to ``image_size``) as the driver's neutral."""
+        self._adopt(points, image_size, head)
+        self.calibrator.stop()
+
+    def _adopt(self, points: np.ndarray, image_size: tuple[int, int], head: np.ndarray | None) -> None:
         self.retargeter = Retargeter(points, image_size, self.character_neutral)
         self.neutral_head = np.zeros(3, np.float32) if head is None else np.asarray(head, np.float32)
-        self._collect = None
         self.calibrations += 1
 
     def update(self, face: FaceLandmarks | None, timestamp_s: float, index: int = 0,
                image_size: tuple[int, int] | None = None) -> PoseOutput:
         tracked = self.tracker.update(face, timestamp_s, index, image_size)
-        if self._collect is not None and tracked.raw is not None:
-            self._collect.append((tracked.raw, tracked.head))
-            if len(self._collect) >= self.cfg.calibration_frames:
-                points = average_neutral(np.stack([p for p, _ in self._collect]))
-                head = np.mean([h for _, h in self._collect], axis=0)
-                first = not self.calibrated
-                self.set_driver_neutral(points, tracked.image_size, head)
-                log.info("%s the neutral face at %.2f s", "calibrated" if first else "re-calibrated", timestamp_s)
+        neutral = self.calibrator.update(face, timestamp_s)
+        if neutral is not None:
+            first = not self.calibrated
+            self._adopt(neutral.points, neutral.image_size, neutral.head)
+            log.info("%s the neutral face at %.2f s (%s)", "calibrated" if first else "re-calibrated",
+                     timestamp_s, neutral.check.describe())
         if self.retargeter is None or tracked.points is None:
             landmarks = None if self.retargeter is None else self.character_neutral.copy()
             return PoseOutput(tracked, landmarks, np.zeros(3, np.float32), NO_BLENDSHAPES)
