@@ -70,9 +70,12 @@ void Session::run() {
                 counters_.bound = true;
                 counters_.last_failure.clear();
             } catch (const std::exception& e) {  // daemon not up yet, or refused: try again
-                std::lock_guard<std::mutex> lock(mu_);
-                counters_.last_failure = e.what();
-                continue;  // hello/bind waited timeout_ms already
+                {
+                    std::lock_guard<std::mutex> lock(mu_);
+                    counters_.last_failure = e.what();
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a refusal returns at once
+                continue;
             }
         }
         std::optional<PendingPose> next;
