@@ -11,14 +11,24 @@ double unix_now() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-Client::Client(ClientOptions options)
-    : options_(std::move(options)), ctx_(std::make_unique<zmq::context_t>(1)),
-      sock_(std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::dealer)) {
+Client::Client(ClientOptions options) : options_(std::move(options)), ctx_(std::make_unique<zmq::context_t>(1)) {
+    open_socket();
+}
+
+void Client::open_socket() {
+    sock_ = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::dealer);
     sock_->set(zmq::sockopt::linger, 0);
     sock_->set(zmq::sockopt::rcvhwm, 1000);
     sock_->set(zmq::sockopt::sndhwm, 1000);
     sock_->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(kMaxReplyBytes));  // larger: connection dropped
     sock_->connect(options_.endpoint);
+}
+
+void Client::reconnect() {
+    sock_->close();
+    open_socket();
+    unsent_ = 0;
+    ++reconnects_;
 }
 
 Client::~Client() {
@@ -35,7 +45,16 @@ Client::~Client() {
 
 bool Client::send_raw(const std::vector<std::uint8_t>& payload) {
     auto sent = sock_->send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
-    return sent.has_value();
+    if (sent.has_value()) {
+        unsent_ = 0;
+        return true;
+    }
+    // Not queued: the daemon is not reading (high-water mark), or libzmq dropped the
+    // connection for good (a reply over ZMQ_MAXMSGSIZE: it does not reconnect by itself).
+    // Either way a fresh socket is the way back; the daemon then answers NOT_BOUND and the
+    // session is bound again.
+    if (++unsent_ >= kReconnectAfterUnsent) reconnect();
+    return false;
 }
 
 bool Client::send(const Message& m) { return send_raw(encode(m)); }

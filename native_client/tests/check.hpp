@@ -34,6 +34,7 @@ template <typename T> std::string str(const T& v) {
 int run_fixture_tests(const std::string& fixtures_dir, const std::string& index_msgpack, Report& r);
 int run_unit_tests(Report& r);
 int run_daemon_tests(const std::string& endpoint, const std::string& character, const std::string& track_path, Report& r);
+int run_hostile_test(const std::string& endpoint, Report& r);
 int run_restart_test(const std::string& endpoint, const std::string& character, const std::string& output, Report& r);
 
 }  // namespace fctest

@@ -252,3 +252,35 @@ int run_restart_test(const std::string& endpoint, const std::string& character, 
 }
 
 }  // namespace fctest
+
+namespace fctest {
+
+// Against a hostile stand-in daemon (test_cpp_client.py): its first reply is nested 40 deep,
+// its second 18 MiB (over ZMQ_MAXMSGSIZE), its third a real pong. The client must refuse the
+// first without building it, lose only the connection to the second, and read the third.
+int run_hostile_test(const std::string& endpoint, Report& r) {
+    ClientOptions opts;
+    opts.endpoint = endpoint;
+    Client c(opts);
+    c.send(Ping{1.0, 1});
+    try {
+        auto m = c.recv(10000);
+        r.fail("a reply nested 40 deep is refused", m ? type_name(*m) : "no reply at all");
+    } catch (const ProtocolError& e) {
+        r.check(e.code == ErrorCode::Malformed && std::string(e.what()).find("too complex") != std::string::npos,
+                "a reply nested 40 deep is refused", e.what());
+    }
+    c.send(Ping{2.0, 2});
+    auto none = c.recv(1500);
+    r.check(!none.has_value(), "an 18 MiB reply is never delivered (ZMQ_MAXMSGSIZE drops the connection)");
+    std::optional<Message> pong;
+    for (int i = 3; i < 20 && !pong; ++i) {  // not queued until the client opens a fresh socket
+        c.send(Ping{static_cast<double>(i), i});
+        pong = c.recv(1000);
+    }
+    r.check(pong && std::holds_alternative<Pong>(*pong), "the client reads the next good reply after reconnecting");
+    r.check(c.reconnects() == 1, "one fresh socket", str(c.reconnects()));
+    return 0;
+}
+
+}  // namespace fctest

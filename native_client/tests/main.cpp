@@ -4,6 +4,7 @@
 //   daemon ENDPOINT CHARACTER TRACK against a running daemon (TRACK: T x 478 x 3 float32)
 //   restart ENDPOINT CHARACTER OUTPUT  streams; prints "phase1" and waits for a line on stdin
 //                                   (the daemon was restarted), then needs frames again
+//   hostile ENDPOINT                against a stand-in daemon sending hostile replies
 //   layout W H FORMAT SLOTS         prints the ring layout's offsets (checked against shm_layout.py)
 //   arkit                           prints the 52 blendshape names in protocol order
 #include <iostream>
@@ -22,6 +23,8 @@ int main(int argc, char** argv) {
             fctest::run_unit_tests(r);
         } else if (mode == "daemon" && argc == 5) {
             fctest::run_daemon_tests(argv[2], argv[3], argv[4], r);
+        } else if (mode == "hostile" && argc == 3) {
+            fctest::run_hostile_test(argv[2], r);
         } else if (mode == "restart" && argc == 5) {
             fctest::run_restart_test(argv[2], argv[3], argv[4], r);
         } else if (mode == "layout" && argc == 6) {
@@ -38,7 +41,7 @@ int main(int argc, char** argv) {
             return 0;
         } else {
             std::cerr << "usage: facecast_cpp_tests fixtures DIR INDEX | unit | daemon ENDPOINT CHARACTER TRACK | "
-                         "restart ENDPOINT CHARACTER OUTPUT | layout W H FORMAT SLOTS | arkit\n";
+                         "hostile ENDPOINT | restart ENDPOINT CHARACTER OUTPUT | layout W H FORMAT SLOTS | arkit\n";
             return 2;
         }
     } catch (const std::exception& e) {

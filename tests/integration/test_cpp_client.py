@@ -147,3 +147,47 @@ def test_cpp_session_survives_a_daemon_restart(cpp_tests: Path, default_store, t
             proc.wait()
         if second is not None:
             assert second.stop() == 0, second.log()
+
+
+def test_cpp_client_survives_hostile_replies(cpp_tests: Path):
+    """A stand-in daemon (a real ROUTER socket) answers with a reply nested 40 deep, then one
+    of 18 MiB, then a real pong: the client refuses the first before building it, libzmq
+    drops the second (ZMQ_MAXMSGSIZE) and with it the connection, which libzmq does not
+    reopen, so the client opens a fresh socket and goes on to read the third."""
+    import threading
+
+    import zmq
+
+    from facecast.protocol import Pong, encode
+
+    deep = b"\x81\xa1x" + b"\x91" * 40 + b"\xc0"  # {"x": [[[...nil...]]]}
+    huge = b"\x81\xa1x\xc6" + (18 << 20).to_bytes(4, "big") + bytes(18 << 20)
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    stop = threading.Event()
+    answered: list[int] = []
+
+    def serve() -> None:
+        poller = zmq.Poller()
+        poller.register(router, zmq.POLLIN)
+        while not stop.is_set():
+            if not poller.poll(50):
+                continue
+            ident, _payload = router.recv_multipart()
+            n = len(answered)
+            reply = deep if n == 0 else huge if n == 1 else encode(Pong(t_send=0.0, t_server=1.0, seq=n))
+            answered.append(n)
+            router.send_multipart([ident, reply])
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        _run(cpp_tests, "hostile", f"tcp://127.0.0.1:{port}", timeout=120)
+    finally:
+        stop.set()
+        t.join(5)
+        router.close()
+        ctx.term()
+    assert len(answered) >= 3

@@ -83,18 +83,24 @@ public:
     ReceivedFrame resolve(Frame frame);
     // True when `e` says the daemon lost this session and it was bound again (or already was).
     bool handle_lost_session(const Error& e);
+    // A fresh socket to the same endpoint (done by itself after kReconnectAfterUnsent sends in
+    // a row could not be queued); the daemon sees a new client: bind again (handle_lost_session).
+    void reconnect();
+    static constexpr int kReconnectAfterUnsent = 3;
 
     const std::optional<Bound>& binding() const { return binding_; }
     const std::optional<Welcome>& welcome() const { return welcome_; }
     const RingReader* ring() const { return ring_.get(); }
     int rebinds() const { return rebinds_; }
     std::int64_t poses_dropped() const { return poses_dropped_; }
+    int reconnects() const { return reconnects_; }
     const ClientOptions& options() const { return options_; }
 
 private:
     template <typename Reply> Reply request(const Message& m, const char* type);
     ReceivedFrame render_with(const std::function<std::int64_t()>& send_pose);
     std::int64_t send_pose(Pose pose);
+    void open_socket();
 
     ClientOptions options_;
     std::unique_ptr<zmq::context_t> ctx_;
@@ -102,6 +108,8 @@ private:
     std::int64_t seq_ = 0;
     std::int64_t rebound_at_seq_ = -1;
     int rebinds_ = 0;
+    int unsent_ = 0;
+    int reconnects_ = 0;
     std::int64_t poses_dropped_ = 0;
     std::optional<Bind> bind_args_;
     std::optional<Bound> binding_;
