@@ -148,6 +148,10 @@ class NpcConfig:
     size: int = knob(256, "facecast npc: output frame side in pixels", flag="--size", metavar="PX")
     tail_s: float = knob(1.0, "facecast npc: idle seconds after the audio ends")
     seconds: float = knob(8.0, "facecast npc without --audio: seconds of idle life", flag="--seconds")
+    max_sessions: int = knob(64, "daemon: NPC sessions at once (each costs ~0.5 ms of the I/O thread per frame); "
+                             "more get SESSION_LIMIT")
+    max_audio_buffer_s: float = knob(20.0, "daemon: dialogue audio one NPC session may have buffered ahead of its "
+                                     "lip sync (int16: 1.9 MB at 48 kHz); an audio chunk past it gets RATE_LIMITED")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from facecast.npc.lipflap import LipFlap, MouthShape
 from facecast.tracking.procedural import ExpressionRig
 
 EMOTION_EASE_S = 0.4
+UNDERRUN_HOLD_S = 0.2  # streamed audio late: hold the mouth this long before closing it
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class NpcAnimator:
         self.emotion_name = emotion
         self.emotion_since = -EMOTION_EASE_S
         self.lips: LipFlap | None = None
+        self.live = False  # streamed audio: hold the mouth through short gaps in delivery
+        self.starved = 0  # frames in a row without audio
+        self.last_mouth: MouthShape | None = None
         self.talk = 0.0  # smoothed mouth opening, drives speech head motion
         self.frames = 0
 
@@ -51,10 +55,12 @@ class NpcAnimator:
         self.emotion_from = self._emotion()
         self.emotion_to, self.emotion_name, self.emotion_since = target, name, self.t
 
-    def start_audio(self, sample_rate: int) -> None:
+    def start_audio(self, sample_rate: int, live: bool = False) -> None:
         """A new line of dialogue at ``sample_rate``; audio of the previous one still
-        buffered is dropped."""
+        buffered is dropped. ``live``: the audio is streamed, so a frame that finds none
+        (it is late) holds the mouth up to ``UNDERRUN_HOLD_S`` before closing it."""
         self.lips = LipFlap(sample_rate, self.fps)
+        self.live, self.starved, self.last_mouth = live, 0, None
 
     def push_audio(self, pcm: np.ndarray) -> None:
         if self.lips is None:
@@ -69,7 +75,13 @@ class NpcAnimator:
         idle = self.idle.step(1.0 / self.fps if self.frames else 0.0, sway=e.sway, blink_rate=e.blink_rate)
         mouth = None
         if self.lips is not None:
-            mouth = self.lips.pop() if self.lips.ready() > 0 else self.lips.silence()
+            if self.lips.ready() > 0:
+                mouth, self.starved = self.lips.pop(), 0
+            elif self.live and self.last_mouth is not None and self.starved < UNDERRUN_HOLD_S * self.fps:
+                mouth, self.starved = self.last_mouth, self.starved + 1
+            else:
+                mouth = self.lips.silence()
+            self.last_mouth = mouth
         open_, wide = (mouth.open, mouth.wide) if mouth else (0.0, 0.0)
         self.talk += (open_ - self.talk) * 0.15
         # Lids: the emotion's resting lid plus the blink, never past shut.

@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from facecast.protocol import NPC_EMOTIONS
+
 
 @dataclass(frozen=True)
 class Emotion:
@@ -33,6 +35,9 @@ EMOTIONS: dict[str, Emotion] = {
     "sad": Emotion(brows=0.3, smile=-0.8, lids=0.3, pitch_deg=3.5, sway=0.7, blink_rate=0.8),
     "surprised": Emotion(brows=1.0, smile=0.0, lids=-0.35, jaw=0.25, pitch_deg=-2.5, sway=0.8, blink_rate=0.5),
 }
+
+
+assert tuple(EMOTIONS) == NPC_EMOTIONS, "the presets are the protocol's emotions, in its order"
 
 
 def emotion_named(name: str) -> Emotion:
