@@ -45,27 +45,30 @@ def test_npc_session_gets_frames_without_sending_poses_and_its_mouth_follows_the
         state = client.npc(emotion="neutral", fps=30, seed=1)
         assert state.active and state.fps == 30
         client.send_audio(audio, RATE, line=1)  # the whole 3 s line at once: well under the buffer limit
-        while len(frames) < 100:
+        while not frames or frames[-1].seq < 100:
             frames.append(client.recv_frame(timeout_s=5.0))
         assert client.npc(emotion="surprised").emotion == "surprised"
         assert not client.npc(stop=True).active
         summary = client.stats().session
     seqs = [f.seq for f in frames]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    assert summary["counters"]["npc_frames"] >= 100 and summary["counters"]["audio_chunks"] == 2  # 96 KB: 2 chunks
+    assert summary["counters"]["npc_frames"] >= len(frames) and summary["counters"]["audio_chunks"] == 2  # 96 KB
     gap = []
     with LandmarkDetector() as detector:
         for f in frames:
             p = detector.detect(f.image, max_faces=1)[0].points
             gap.append(p[list(topo.MP_LOWER_INNER_LIP), 1].mean() - p[list(topo.MP_UPPER_INNER_LIP), 1].mean())
-    gap = np.array(gap)
-    # Audio frame k plays in the k-th NPC frame after it arrived (a frame or two after the
-    # first): silence in 0-1 s, syllables in 1-2 s, silence in 2-3 s; margins of 5 frames.
-    quiet = np.concatenate([gap[5:25], gap[75:95]])
-    talking = gap[37:57]
+    gap, seq = np.array(gap), np.array(seqs)
+    # A frame's seq is the number of the NPC frame it shows (frames the daemon dropped when
+    # it fell behind leave gaps), and audio frame k plays in the k-th NPC frame after the
+    # audio arrived (a frame or two after the first): silence in 0-1 s, syllables in 1-2 s,
+    # silence in 2-3 s; margins of 5 frames.
+    quiet = gap[((seq >= 5) & (seq <= 25)) | ((seq >= 75) & (seq <= 95))]
+    talking = gap[(seq >= 37) & (seq <= 57)]
+    assert len(quiet) > 10 and len(talking) > 5
     assert talking.max() > quiet.max() + 0.01 and talking.mean() > quiet.mean() + 0.005
     # idle life goes on in silence: consecutive frames differ
-    moving = [np.abs(a.image.astype(np.int16) - b.image).mean() for a, b in zip(frames[5:25], frames[6:26])]
+    moving = [np.abs(a.image.astype(np.int16) - b.image).mean() for a, b in zip(frames[3:25], frames[4:26])]
     assert min(moving) > 0.0
 
 

@@ -6,6 +6,7 @@ ProtocolError raised here becomes the error reply (see daemon)."""
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from typing import Sequence
 
@@ -53,6 +54,8 @@ from facecast.server.scheduler import LatestWinsScheduler
 from facecast.server.sessions import Binding, Session, SessionTable
 from facecast.server.stats import DaemonStats
 from facecast.sinks.base import Sink
+
+log = logging.getLogger(__name__)
 
 REQUEST_TYPES = (Hello, Bind, Pose, Audio, Npc, Ping, Stats, Characters, Bye)
 SESSION_OPENERS = (Hello, Bind)  # the only requests that create a session
@@ -237,7 +240,14 @@ class RequestHandlers:
                 continue
             self.stats.count("npc_frames")
             session.counters["npc_frames"] += 1
-            self._submit(session, seq, landmarks, "mediapipe478", t, t)
+            try:
+                self._submit(session, seq, landmarks, "mediapipe478", t, t)
+            except Exception as exc:  # as for a request (daemon._handle): never stop the daemon; end this NPC
+                log.exception("NPC frame %d of session %s failed; NPC mode ended", seq, session.id)
+                self.stats.count("npc_failures")
+                self.npcs.stop(key)
+                self.replies.error(session.envelope, ProtocolError(ErrorCode.INTERNAL, f"NPC frame failed, NPC mode "
+                                   f"ended: {type(exc).__name__}: {exc}"), session, seq=seq, ref="npc")
 
     def _submit(self, session: Session, seq: int, landmarks: np.ndarray, landmark_format: str, t_send: float,
                 t_receive: float) -> None:

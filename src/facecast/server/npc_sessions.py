@@ -30,7 +30,7 @@ class NpcSession:
     next_due: float  # time.monotonic() of the next frame
     line: int | None = None  # the dialogue line whose audio is playing
     rate: int = 0
-    seq: int = 0  # frames generated (the frame replies' seq)
+    seq: int = 0  # frames generated (the last one's number is its frame reply's seq)
 
 
 class NpcSessions:
@@ -100,13 +100,13 @@ class NpcSessions:
             if npc.next_due > now:
                 continue
             period = 1.0 / npc.animator.fps
-            late = int((now - npc.next_due) / period)  # frames missed (a stall): step through them
-            for _ in range(min(late, int(npc.animator.fps))):
+            late = min(int((now - npc.next_due) / period), int(npc.animator.fps))  # frames missed (a stall)
+            for _ in range(late):  # step through them (idle motion and audio keep time), render the latest
                 npc.animator.next_frame()
             frame = npc.animator.next_frame()
             npc.next_due += (late + 1) * period
-            if npc.next_due < now - 1.0:  # stalled over a second: restart the clock
+            if npc.next_due < now:  # stalled over a second: restart the clock
                 npc.next_due = now + period
-            npc.seq += 1
+            npc.seq += late + 1  # seq = the generated frame's number, so a client can tell what it missed
             out.append((key, npc.seq, frame.landmarks))
         return out

@@ -121,8 +121,11 @@ class FrameOutput:
         self.scheduler.done(job.key)
         b = session.binding if session is not None else None
         ring_job = spec.mode == "shm"  # rendered for a ring: only that very binding's ring takes it
-        if session is None or session.id != job.session_id or (ring_job and (b is None or b.id != job.binding_id)):
-            self.stats.count("frames_orphaned")  # the session ended or re-bound its ring meanwhile
+        # An inline frame may go to a later binding of the session only if that one wants the
+        # same output: a re-bind to another size or format meanwhile would not fit its reply.
+        rebound = b is None or (b.id != job.binding_id and (ring_job or b.output != spec))
+        if session is None or session.id != job.session_id or rebound:
+            self.stats.count("frames_orphaned")  # the session ended or re-bound meanwhile
             return
         err = result.outcome.error()
         rgba = result.outcome.rgba
