@@ -109,3 +109,31 @@ def test_hostile_npc_input_is_refused_with_codes_and_bounded(default_store, tmp_
             assert c.recv_frame(timeout_s=5.0).image.shape == (64, 64, 3)  # and the daemon still serves
     finally:
         assert d.stop() == 0, d.log()
+
+
+def test_a_listening_npc_outlives_the_silence_timeout_and_a_gone_one_does_not(default_store, tmp_path: Path):
+    # An NPC client only receives, so silence must not end its session; a disconnected one
+    # (its frames find no peer) is reclaimed as any silent session.
+    d = start_daemon(tmp_path, default_store.root, "--set", "server.session_timeout_s=1",
+                     "--set", "server.stats_interval_s=0.5")
+    try:
+        with Client(d.endpoint) as watcher:
+            with Client(d.endpoint) as npc:
+                npc.hello()
+                npc.bind("default", width=32, height=32, pixel_format="rgb8")
+                npc.npc(fps=10)
+                deadline = time.monotonic() + 3.0
+                seqs = []
+                while time.monotonic() < deadline:
+                    seqs.append(npc.recv_frame(timeout_s=5.0).seq)
+                assert seqs[-1] >= 25 and len(seqs) >= 20  # 3 s at 10 fps, never reclaimed
+                npc._sock.close(linger=0)  # vanish without bye
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline:
+                counters = watcher.stats().daemon["counters"]
+                if counters.get("sessions_timed_out", 0) >= 1:
+                    break
+                time.sleep(0.2)
+            assert counters.get("sessions_timed_out", 0) >= 1 and counters.get("replies_dropped_gone", 0) >= 1
+    finally:
+        assert d.stop() == 0, d.log()

@@ -264,7 +264,10 @@ class Daemon:
             log.info("%.1f fps, %d sessions, latency p50 %.1f ms p99 %.1f ms", fps, len(self.sessions),
                      lat["p50_ms"], lat["p99_ms"])
         cfg = self.config.server
+        gone = self.replies.take_gone()
         for session in self.sessions.expired(cfg.session_timeout_s, cfg.unbound_session_timeout_s):
+            if session.identity in self.handlers.npcs and session.identity not in gone:
+                continue  # an NPC client only receives: silent is normal while its frames still reach it
             log.info("session %s timed out", session.id)
             self.handlers.end_session(session)
             self.stats.count("sessions_timed_out")

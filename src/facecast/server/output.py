@@ -38,6 +38,9 @@ class Replies:
     def __init__(self, stats: DaemonStats) -> None:
         self.stats = stats
         self.router: zmq.Socket | None = None  # set once the daemon is bound
+        # Peers a reply found gone (disconnected) since the daemon last looked (``take_gone``);
+        # NPC sessions, which only receive, are kept past the silence timeout unless here.
+        self._gone: set[bytes] = set()
 
     def send(self, envelope: list[bytes], message: Message) -> None:
         self.send_payload(envelope, encode(message))
@@ -61,7 +64,14 @@ class Replies:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
             self.stats.count("replies_dropped_gone")  # the peer disconnected
+            if len(self._gone) < 65536:
+                self._gone.add(envelope[0])
         return False
+
+    def take_gone(self) -> set[bytes]:
+        """Identities of peers found gone since the last call."""
+        gone, self._gone = self._gone, set()
+        return gone
 
     def error(self, envelope: list[bytes], err: ProtocolError, session: Session | None,
               seq: int | None = None, ref: str | None = None) -> None:
