@@ -3,7 +3,8 @@
 # overlay is tested in a real headless browser), OBS Studio with Xvfb and Mesa's software
 # OpenGL (`facecast obs setup` is tested against a real OBS), Mono and libzmq (the Unity
 # client's engine-independent C# is compiled and run against the daemon), CMake, g++, cppzmq and
-# msgpack-cxx (the C++ client library native_client/ is built and run against the daemon). Installed only when
+# msgpack-cxx (the C++ client library native_client/ is built and run against the daemon), espeak-ng
+# (speech for the NPC lip-flap tests). Installed only when
 # missing, and only where apt-get can run (root); elsewhere those tests skip and say why.
 set -euo pipefail
 need=()
@@ -19,6 +20,7 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 dpkg -s cppzmq-dev >/dev/null 2>&1 || need+=(cppzmq-dev)
 dpkg -s libmsgpack-cxx-dev >/dev/null 2>&1 || need+=(libmsgpack-cxx-dev)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system_deps: cannot install ${need[*]} (needs root and apt-get); browser tests will skip" >&2

@@ -137,6 +137,24 @@ class DemoConfig:
 
 
 @dataclass(frozen=True)
+class NpcConfig:
+    """NPC portraits (facecast npc, and NPC sessions in the daemon); docs/npc.md."""
+
+    fps: float = knob(30.0, "NPC frames per second (lip flap analyses one hop of audio per frame)", flag="--fps")
+    seed: int = knob(0, "idle motion seed: the same seed, audio and emotion give the same frames", flag="--seed")
+    emotion: str = knob("neutral", "emotion preset: neutral, happy, angry, sad or surprised (facecast.npc.EMOTIONS)",
+                        flag="--emotion")
+    blinks_per_minute: float = knob(17.0, "mean spontaneous blink rate (15-20 at rest in people)")
+    size: int = knob(256, "facecast npc: output frame side in pixels", flag="--size", metavar="PX")
+    tail_s: float = knob(1.0, "facecast npc: idle seconds after the audio ends")
+    seconds: float = knob(8.0, "facecast npc without --audio: seconds of idle life", flag="--seconds")
+    max_sessions: int = knob(64, "daemon: NPC sessions at once (each costs ~0.5 ms of the I/O thread per frame); "
+                             "more get SESSION_LIMIT")
+    max_audio_buffer_s: float = knob(20.0, "daemon: dialogue audio one NPC session may have buffered ahead of its "
+                                     "lip sync (int16: 1.9 MB at 48 kHz); an audio chunk past it gets RATE_LIMITED")
+
+
+@dataclass(frozen=True)
 class SinksConfig:
     enabled: tuple[str, ...] = knob((), "also send frames to a virtual camera, the OBS overlay page or an MJPEG "
                                      "stream (repeatable)", flag="--sink",
@@ -201,6 +219,7 @@ class AppConfig:
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    npc: NpcConfig = field(default_factory=NpcConfig)
     sinks: SinksConfig = field(default_factory=SinksConfig)
     virtualcam: VirtualCamConfig = field(default_factory=VirtualCamConfig)
     overlay: OverlayConfig = field(default_factory=OverlayConfig)

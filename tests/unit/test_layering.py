@@ -21,13 +21,14 @@ ALLOWED: dict[str, set[str]] = {
     "core": {"protocol"},
     "tracking": {"protocol", "core", "config"},
     "capture": {"protocol", "core", "config", "tracking"},
+    "npc": {"protocol", "core", "config", "tracking"},
     "model": {"core"},
     "characters": {"protocol", "core", "tracking", "capture", "model"},
     "render": {"protocol", "core", "characters", "model"},
     "sinks": {"protocol", "core", "config"},
     "client": {"protocol", "core", "transport"},
     "training": {"protocol", "core", "config", "tracking", "capture", "model", "characters"},
-    "server": {"protocol", "core", "transport", "config", "tracking", "characters", "render", "sinks"},
+    "server": {"protocol", "core", "transport", "config", "tracking", "npc", "characters", "render", "sinks"},
 }
 ALLOWED["apps"] = set(ALLOWED)
 
@@ -39,6 +40,7 @@ FORBIDDEN_THIRD_PARTY: dict[str, tuple[str, ...]] = {
     "core": ("zmq", "torch", "mediapipe", "ray"),
     "tracking": ("zmq", "cv2", "torch", "mediapipe", "ray"),
     "capture": ("zmq", "torch", "ray"),
+    "npc": ("zmq", "cv2", "torch", "mediapipe", "ray"),
     "model": ("zmq", "mediapipe", "ray"),
     "characters": ("zmq", "mediapipe", "ray"),
     "render": ("zmq", "mediapipe", "ray"),

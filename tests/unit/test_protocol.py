@@ -22,6 +22,7 @@ from facecast.protocol import (
     LANDMARK_FORMATS,
     PROTOCOL_VERSION,
     TIMING_KEYS,
+    Audio,
     Bind,
     Bound,
     Bye,
@@ -34,6 +35,8 @@ from facecast.protocol import (
     Goodbye,
     Hello,
     Message,
+    Npc,
+    NpcState,
     Ping,
     Pong,
     Pose,
@@ -99,6 +102,9 @@ SAMPLES: list[Message] = [
     CharacterList(characters=["a", "b", "c"]),
     Bye(),
     Goodbye(),
+    Npc(emotion="sad", seed=3, fps=24, stop=False),
+    NpcState(active=True, emotion="sad", fps=24, audio_buffered_ms=812.5),
+    Audio(rate=22050, pcm=bytes(range(256)) * 4, line=9),
 ]
 
 

@@ -23,6 +23,7 @@ from facecast.apps.evaluation.reenactment import add_eval_arguments, run_eval_co
 from facecast.apps.export import add_export_arguments, run_export
 from facecast.apps.keys import add_keys_arguments, run_keys
 from facecast.apps.model_info import add_model_info_arguments, run_model_info
+from facecast.apps.npc import add_npc_arguments, run_npc_command
 from facecast.apps.obs_setup import add_obs_arguments, run_obs_setup
 from facecast.apps.serve import add_serve_arguments, run_serve
 from facecast.apps.track_cli import (
@@ -62,6 +63,8 @@ def _run_demo(cfg: AppConfig, args: argparse.Namespace) -> int:
 _COMMANDS = {
     "serve": ("run the daemon", add_serve_arguments, run_serve),
     "demo": ("animate a character through the real daemon into a video", _add_demo_arguments, _run_demo),
+    "npc": ("an NPC portrait: idle life, an emotion and lip flap from a WAV line, into a video",
+            add_npc_arguments, run_npc_command),
     "track": ("drive a character from a camera or video through the daemon", add_track_arguments, run_track_command),
     "record": ("record a pose stream (landmarks, blendshapes, head) from a camera or video", add_record_arguments,
                run_record_command),

@@ -78,19 +78,21 @@ def video_performance(video: Path, character_neutral: np.ndarray,
     return retarget_relative(np.stack(held), neutral, size, character_neutral), float(fps)
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
-    """Write RGB(A) frames (alpha dropped) as an H.264 mp4."""
+def write_video(path: Path, frames: list[np.ndarray], fps: float, audio: Path | None = None) -> None:
+    """Write RGB(A) frames (alpha dropped) as an H.264 mp4, with ``audio`` (a sound file)
+    as its AAC sound track when given."""
     h, w = frames[0].shape[:2]
     writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
                                          output_params=["-pix_fmt", "yuv420p"], macro_block_size=1,
-                                         ffmpeg_log_level="error")
+                                         ffmpeg_log_level="error", audio_path=None if audio is None else str(audio),
+                                         audio_codec=None if audio is None else "aac")
     writer.send(None)
     for frame in frames:
         writer.send(np.ascontiguousarray(frame[..., :3]))
     writer.close()
 
 
-def _contact_sheet(path: Path, frames: list[np.ndarray], columns: int = 4, rows: int = 2) -> None:
+def contact_sheet(path: Path, frames: list[np.ndarray], columns: int = 4, rows: int = 2) -> None:
     picks = np.linspace(0, len(frames) - 1, columns * rows).round().astype(int)
     tiles = [frames[i][..., :3] for i in picks]
     grid = np.vstack([np.hstack(tiles[r * columns:(r + 1) * columns]) for r in range(rows)])
@@ -123,7 +125,7 @@ def run_demo(cfg: AppConfig, character: str | None = None, video: Path | None = 
     stem = f"demo_{char.name}"
     video_path, sheet_path = out_dir / f"{stem}.mp4", out_dir / f"{stem}_sheet.png"
     write_video(video_path, images, fps)
-    _contact_sheet(sheet_path, images)
+    contact_sheet(sheet_path, images)
     lat = np.array(latencies)
     return DemoResult(video=video_path, contact_sheet=sheet_path, frames=len(latencies), fps=len(latencies) / elapsed,
                       latency_p50_ms=float(np.percentile(lat, 50)), latency_p99_ms=float(np.percentile(lat, 99)),

@@ -26,7 +26,7 @@ from facecast import __version__
 from facecast.transport.curve import secure_client
 from facecast.protocol.shm_layout import DEFAULT_SLOTS
 from facecast.client.ring_reader import RingReader, RingReadError
-from facecast.protocol import Bind, Bound, Bye, CharacterList, Characters, Error, ErrorCode, Frame, Hello, MAX_REPLY_BYTES, Message, Ping, Pong, Pose, REPLY_BOUNDS, Stats, StatsReport, Welcome, decode, encode
+from facecast.protocol import MAX_AUDIO_CHUNK_BYTES, Audio, Npc, NpcState, Bind, Bound, Bye, CharacterList, Characters, Error, ErrorCode, Frame, Hello, MAX_REPLY_BYTES, Message, Ping, Pong, Pose, REPLY_BOUNDS, Stats, StatsReport, Welcome, decode, encode
 from facecast.core.pixels import decode_pixels
 
 log = logging.getLogger(__name__)
@@ -203,6 +203,21 @@ class Client:
         if self.binding.shm is not None:
             self.ring = RingReader(self.binding.shm["name"])
         return self.binding
+
+    def npc(self, emotion: str = "neutral", seed: int = 0, fps: int = 30, stop: bool = False) -> NpcState:
+        """Make the bound session an NPC (docs/npc.md): the daemon generates its poses — idle
+        life, ``emotion``, lip flap from ``send_audio`` — and sends a frame every 1/fps s;
+        ``recv_frame`` receives them. Again with another emotion: eases to it; ``stop``: ends it."""
+        return self._request(Npc(emotion=emotion, seed=seed, fps=fps, stop=stop), NpcState)
+
+    def send_audio(self, pcm: np.ndarray, rate: int, line: int = 0) -> None:
+        """Stream an NPC's dialogue: int16 mono samples at ``rate`` Hz, split into messages
+        of at most MAX_AUDIO_CHUNK_BYTES. A new ``line`` number starts a new line (what is
+        left of the previous one is dropped). Send it as it plays, or a whole line (up to
+        ``[npc] max_audio_buffer_s``) when it starts playing."""
+        data = np.ascontiguousarray(pcm, dtype="<i2").tobytes()
+        for at in range(0, len(data), MAX_AUDIO_CHUNK_BYTES):
+            self.send(Audio(rate=rate, pcm=data[at:at + MAX_AUDIO_CHUNK_BYTES], line=line))
 
     def ping(self) -> Pong:
         return self._request(Ping(t_send=time.time()), Pong)

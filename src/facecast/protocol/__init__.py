@@ -10,7 +10,9 @@ from facecast.protocol.errors import ErrorCode, ProtocolError
 from facecast.protocol.formats import (
     ARKIT_BLENDSHAPES,
     LANDMARK_FORMATS,
+    MAX_AUDIO_CHUNK_BYTES,
     MAX_REPLY_BYTES,
+    NPC_EMOTIONS,
     OUTPUT_MODES,
     PIXEL_FORMATS,
     PROTOCOL_VERSION,
@@ -19,6 +21,7 @@ from facecast.protocol.formats import (
 )
 from facecast.protocol.messages import (
     TIMING_KEYS,
+    Audio,
     Bind,
     Bound,
     Bye,
@@ -29,6 +32,8 @@ from facecast.protocol.messages import (
     Goodbye,
     Hello,
     Message,
+    Npc,
+    NpcState,
     Ping,
     Pong,
     Pose,
@@ -41,6 +46,7 @@ from facecast.protocol.messages import (
 __all__ = [
     "ARKIT_BLENDSHAPES", "LANDMARK_FORMATS", "OUTPUT_MODES", "PIXEL_FORMATS", "PROTOCOL_VERSION",
     "RAW_PIXEL_FORMATS", "TRACKING_STATES", "TIMING_KEYS", "DEFAULT_MAX_BYTES", "MAX_REPLY_BYTES", "REPLY_BOUNDS", "REQUEST_BOUNDS",
+    "MAX_AUDIO_CHUNK_BYTES", "NPC_EMOTIONS", "Audio", "Npc", "NpcState",
     "Bind", "Bound", "Bye", "CharacterList",
     "Characters", "DecodeBounds", "DecodeError", "Error", "ErrorCode", "Frame", "Goodbye", "Hello", "Message", "Ping",
     "Pong", "Pose", "ProtocolError", "Stats", "StatsReport", "Welcome", "decode",

@@ -65,6 +65,15 @@ def read_float(d: Mapping[str, Any], key: str, default: float | None = None) -> 
     return float(value)
 
 
+def read_bool(d: Mapping[str, Any], key: str, default: bool | None = None) -> bool:
+    value = _get(d, key, default is None)
+    if value is _MISSING:
+        return default  # type: ignore[return-value]
+    if not isinstance(value, bool):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, f"{key!r} must be true or false, got {shown(value)}")
+    return value
+
+
 def read_bytes(d: Mapping[str, Any], key: str) -> bytes:
     value = _get(d, key, True)
     if not isinstance(value, (bytes, bytearray)):

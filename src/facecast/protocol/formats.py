@@ -24,6 +24,14 @@ PIXEL_FORMATS: tuple[str, ...] = tuple(RAW_PIXEL_FORMATS) + ENCODED_PIXEL_FORMAT
 # reply names the slot. shm carries raw pixels only.
 OUTPUT_MODES: tuple[str, ...] = ("inline", "shm")
 
+# NPC sessions (docs/npc.md): the emotion presets a client may ask for, and the audio it may
+# stream for lip flap: 16-bit signed little-endian mono PCM, at most MAX_AUDIO_CHUNK_BYTES per
+# `audio` message (1.5 s at 22.05 kHz), at a rate in [MIN_AUDIO_RATE, MAX_AUDIO_RATE] Hz.
+NPC_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "angry", "sad", "surprised")
+MIN_NPC_FPS, MAX_NPC_FPS = 1, 60
+MIN_AUDIO_RATE, MAX_AUDIO_RATE = 8000, 48000
+MAX_AUDIO_CHUNK_BYTES = 65536
+
 # ARKit's 52 blendshape names, the order of a pose's `blendshapes` array.
 ARKIT_BLENDSHAPES: tuple[str, ...] = (
     "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",

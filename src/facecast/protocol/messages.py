@@ -20,8 +20,14 @@ from facecast.protocol.errors import ErrorCode, ProtocolError
 from facecast.protocol.formats import (
     ARKIT_BLENDSHAPES,
     LANDMARK_FORMATS,
+    MAX_AUDIO_CHUNK_BYTES,
+    MAX_AUDIO_RATE,
     MAX_FRAME_SIDE,
+    MAX_NPC_FPS,
+    MIN_AUDIO_RATE,
     MIN_FRAME_SIDE,
+    MIN_NPC_FPS,
+    NPC_EMOTIONS,
     PIXEL_FORMATS,
     PROTOCOL_VERSION,
 )
@@ -269,3 +275,54 @@ class Bye(Message):
 @dataclass
 class Goodbye(Message):
     TYPE: ClassVar[str] = "goodbye"
+
+
+@_register
+@dataclass
+class Npc(Message):
+    """Client -> daemon, after bind: make the session an NPC. The daemon then generates its
+    poses itself (idle life, ``emotion``, lip flap from ``audio``) at ``fps`` and sends a
+    ``frame`` for each, as if the client had sent poses; answered by npc_state. Sent again,
+    it changes the emotion (eased); ``seed`` and ``fps`` apply when the NPC starts. ``stop``
+    ends NPC mode (a re-bind or bye does too)."""
+
+    TYPE: ClassVar[str] = "npc"
+    emotion: str = wire(f.read_str, default="neutral", choices=NPC_EMOTIONS)
+    seed: int = wire(f.read_int, default=0, lo=0, hi=(1 << 32) - 1)
+    fps: int = wire(f.read_int, default=30, lo=MIN_NPC_FPS, hi=MAX_NPC_FPS)
+    stop: bool = wire(f.read_bool, default=False)
+
+
+@_register
+@dataclass
+class NpcState(Message):
+    """Daemon -> client, reply to npc: whether the session is an NPC now, its emotion and
+    frame rate, and how much of its dialogue audio is buffered (not yet lip-synced)."""
+
+    TYPE: ClassVar[str] = "npc_state"
+    active: bool = wire(f.read_bool)
+    emotion: str = wire(f.read_str)
+    fps: int = wire(f.read_int)
+    audio_buffered_ms: float = wire(f.read_float, default=0.0)
+
+
+@_register
+@dataclass
+class Audio(Message):
+    """Client -> daemon: a chunk of an NPC's dialogue: ``pcm`` is 16-bit signed
+    little-endian mono at ``rate`` Hz, at most MAX_AUDIO_CHUNK_BYTES. Chunks of one ``line``
+    follow each other; a new ``line`` number drops what is left of the previous line. The
+    daemon lip-syncs one frame's worth of audio per frame from the first chunk of a line on;
+    no reply (errors only)."""
+
+    TYPE: ClassVar[str] = "audio"
+    rate: int = wire(f.read_int, lo=MIN_AUDIO_RATE, hi=MAX_AUDIO_RATE)
+    pcm: bytes = wire(f.read_bytes)
+    line: int = wire(f.read_int, default=0, lo=0, hi=(1 << 32) - 1)
+
+    def _check(self) -> None:
+        if len(self.pcm) > MAX_AUDIO_CHUNK_BYTES:
+            raise ProtocolError(ErrorCode.TOO_LARGE,
+                                f"audio chunk of {len(self.pcm)} bytes; at most {MAX_AUDIO_CHUNK_BYTES} per message")
+        if len(self.pcm) % 2:
+            raise ProtocolError(ErrorCode.INVALID_FIELD, "'pcm' must be whole 16-bit samples (an even byte count)")

@@ -220,7 +220,11 @@ class Daemon:
         next_check = time.monotonic() + check_s
         router = self._router
         while not self._stop.is_set():
-            events = dict(poller.poll(5 if self.output.holding() else 100))
+            wait_ms = 5.0 if self.output.holding() else 100.0
+            npc_s = self.handlers.npcs.seconds_to_next(time.monotonic())
+            if npc_s is not None:
+                wait_ms = min(wait_ms, npc_s * 1000.0)
+            events = dict(poller.poll(int(round(wait_ms))))
             if self.output.holding():
                 self.output.flush_held()  # frames held for peers that were not keeping up
             if wake_pull in events:
@@ -243,6 +247,8 @@ class Daemon:
             if self._guard is not None:
                 self._guard.poll()
             now = time.monotonic()
+            if len(self.handlers.npcs):
+                self.handlers.tick_npcs(now)  # NPC sessions: the daemon's own poses, at their frame rate
             if check_s > 0 and now >= next_check:
                 next_check = now + check_s
                 self.characters.refresh()  # a stat per loaded character; reads files only when one changed
@@ -256,7 +262,10 @@ class Daemon:
             log.info("%.1f fps, %d sessions, latency p50 %.1f ms p99 %.1f ms", fps, len(self.sessions),
                      lat["p50_ms"], lat["p99_ms"])
         cfg = self.config.server
+        gone = self.replies.take_gone()
         for session in self.sessions.expired(cfg.session_timeout_s, cfg.unbound_session_timeout_s):
+            if session.identity in self.handlers.npcs and session.identity not in gone:
+                continue  # an NPC client only receives: silent is normal while its frames still reach it
             log.info("session %s timed out", session.id)
             self.handlers.end_session(session)
             self.stats.count("sessions_timed_out")

@@ -1,21 +1,27 @@
 """The daemon's answers to each decoded request of a session: hello, bind, pose (to the
-latest-wins scheduler), ping, stats, characters, bye. Runs on the I/O thread; a
+latest-wins scheduler), npc and audio (NPC sessions, whose poses the daemon generates),
+ping, stats, characters, bye. Runs on the I/O thread; a
 ProtocolError raised here becomes the error reply (see daemon)."""
 
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from typing import Sequence
+
+import numpy as np
 
 from facecast import __version__
 from facecast.characters.store import CharacterStore
 from facecast.config import AppConfig
 from facecast.protocol import (
     LANDMARK_FORMATS,
+    MAX_AUDIO_CHUNK_BYTES,
     OUTPUT_MODES,
     PIXEL_FORMATS,
     PROTOCOL_VERSION,
+    Audio,
     Bind,
     Bound,
     Bye,
@@ -25,6 +31,7 @@ from facecast.protocol import (
     Goodbye,
     Hello,
     Message,
+    Npc,
     Ping,
     Pong,
     Pose,
@@ -39,6 +46,7 @@ from facecast.protocol.shm_layout import VERSION as RING_VERSION
 from facecast.server.blendshape_input import BlendshapeInput
 from facecast.server.executor import RenderExecutor
 from facecast.server.loaded_characters import LoadedCharacters
+from facecast.server.npc_sessions import NpcSessions
 from facecast.server.output import FrameOutput, Replies
 from facecast.server.render_jobs import OutputSpec, RenderJob
 from facecast.server.ring_writer import ShmRingWriter, ring_path
@@ -47,7 +55,9 @@ from facecast.server.sessions import Binding, Session, SessionTable
 from facecast.server.stats import DaemonStats
 from facecast.sinks.base import Sink
 
-REQUEST_TYPES = (Hello, Bind, Pose, Ping, Stats, Characters, Bye)
+log = logging.getLogger(__name__)
+
+REQUEST_TYPES = (Hello, Bind, Pose, Audio, Npc, Ping, Stats, Characters, Bye)
 SESSION_OPENERS = (Hello, Bind)  # the only requests that create a session
 
 
@@ -70,11 +80,16 @@ class RequestHandlers:
         self.executor = executor
         self.output = output
         self._binding_ids = itertools.count(1)
+        self.npcs = NpcSessions(config.npc)
 
     def dispatch(self, session: Session, msg: Message, t_receive: float) -> None:
         env = session.envelope
         if isinstance(msg, Pose):
             self._on_pose(session, msg, t_receive)
+        elif isinstance(msg, Audio):
+            self._on_audio(session, msg)
+        elif isinstance(msg, Npc):
+            self._on_npc(session, msg)
         elif isinstance(msg, Hello):
             self._on_hello(session, msg)
         elif isinstance(msg, Bind):
@@ -92,8 +107,8 @@ class RequestHandlers:
     def dispatch_sessionless(self, envelope: list[bytes], msg: Message) -> None:
         """Answer a client that has no session (it never sent hello or bind, or its session
         was reclaimed) without creating one."""
-        if isinstance(msg, Pose):
-            raise ProtocolError(ErrorCode.NOT_BOUND, "send bind before pose")
+        if isinstance(msg, (Pose, Npc, Audio)):
+            raise ProtocolError(ErrorCode.NOT_BOUND, f"send bind before {msg.TYPE}")
         if isinstance(msg, Ping):
             self.replies.send(envelope, Pong(t_send=msg.t_send, t_server=time.time(), seq=msg.seq))
         elif isinstance(msg, Stats):
@@ -114,6 +129,7 @@ class RequestHandlers:
     def end_session(self, session: Session) -> None:
         """Forget the session's pending pose, remove it, close its ring (bye, timeout, stop)."""
         self.scheduler.forget(session.identity)
+        self.npcs.stop(session.identity)
         self.sessions.remove(session.identity)
         if session.binding is not None:
             session.binding.close()
@@ -134,6 +150,7 @@ class RequestHandlers:
                 "landmark_formats": list(LANDMARK_FORMATS),
                 "pixel_formats": list(PIXEL_FORMATS),
                 "outputs": list(OUTPUT_MODES),
+                "npc": True,
             },
             limits={
                 "max_message_bytes": cfg.server.max_message_bytes,
@@ -141,6 +158,9 @@ class RequestHandlers:
                 "min_frame_side": MIN_FRAME_SIDE,
                 "max_frame_side": MAX_FRAME_SIDE,
                 "session_timeout_s": cfg.server.session_timeout_s,
+                "max_audio_chunk_bytes": MAX_AUDIO_CHUNK_BYTES,
+                "max_audio_buffer_s": cfg.npc.max_audio_buffer_s,
+                "max_npc_sessions": cfg.npc.max_sessions,
             },
         ))
 
@@ -155,6 +175,7 @@ class RequestHandlers:
         if session.binding is not None:
             session.binding.close()  # a re-bind replaces the old ring
             session.binding = None
+        self.npcs.stop(session.identity)  # and ends NPC mode (the NPC was made for the old character)
         ring = None
         if msg.output == "shm":
             ring = ShmRingWriter(f"facecast-{session.id}",
@@ -189,9 +210,54 @@ class RequestHandlers:
             self.stats.count("blendshape_poses")
         self.stats.count("poses")
         session.counters["poses"] += 1
-        job = RenderJob(key=session.identity, session_id=session.id, binding_id=b.id, seq=msg.seq,
-                        character=b.character, landmarks=msg.landmarks, landmark_format=msg.landmark_format,
-                        output=b.output, t_send=msg.t_send, t_receive=t_receive)
+        self._submit(session, msg.seq, msg.landmarks, msg.landmark_format, msg.t_send, t_receive)
+
+    def _on_npc(self, session: Session, msg: Npc) -> None:
+        if session.binding is None:
+            raise ProtocolError(ErrorCode.NOT_BOUND, "send bind before npc")
+        self.replies.send(session.envelope, self.npcs.command(session.identity, msg, session.binding.neutral))
+        self.stats.count("npc_requests")
+
+    def _on_audio(self, session: Session, msg: Audio) -> None:
+        limit = self.config.server.max_poses_per_second  # audio chunks share the pose rate limit
+        if limit > 0 and not session.rate.take(limit, time.time()):
+            raise ProtocolError(ErrorCode.RATE_LIMITED, f"more than {limit:g} messages per second from this client")
+        try:
+            self.npcs.audio(session.identity, msg)
+        except ProtocolError:
+            self.stats.count("audio_refused")
+            raise
+        self.stats.count("audio_chunks")
+        session.counters["audio_chunks"] += 1
+
+    def tick_npcs(self, now: float) -> None:
+        """Render the frames of NPC sessions that are due (the daemon loop calls this)."""
+        t = time.time()
+        for key, seq, landmarks in self.npcs.due(now):
+            session = self.sessions.get(key)
+            if session is None or session.binding is None:
+                self.npcs.stop(key)
+                continue
+            self.stats.count("npc_frames")
+            session.counters["npc_frames"] += 1
+            try:
+                self._submit(session, seq, landmarks, "mediapipe478", t, t)
+            except Exception as exc:  # as for a request (daemon._handle): never stop the daemon; end this NPC
+                log.exception("NPC frame %d of session %s failed; NPC mode ended", seq, session.id)
+                self.stats.count("npc_failures")
+                self.npcs.stop(key)
+                self.replies.error(session.envelope, ProtocolError(ErrorCode.INTERNAL, f"NPC frame failed, NPC mode "
+                                   f"ended: {type(exc).__name__}: {exc}"), session, seq=seq, ref="npc")
+
+    def _submit(self, session: Session, seq: int, landmarks: np.ndarray, landmark_format: str, t_send: float,
+                t_receive: float) -> None:
+        """One pose of a bound session into the render path: rendered at once when that is
+        cheap, else to the latest-wins scheduler."""
+        b = session.binding
+        assert b is not None
+        job = RenderJob(key=session.identity, session_id=session.id, binding_id=b.id, seq=seq,
+                        character=b.character, landmarks=landmarks, landmark_format=landmark_format,
+                        output=b.output, t_send=t_send, t_receive=t_receive)
         result = self.executor.render_now(job)
         if result is not None:  # rendered right here: nothing was queued and renders are cheap
             self.output.deliver(result)

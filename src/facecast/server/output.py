@@ -48,6 +48,9 @@ class Replies:
     def __init__(self, stats: DaemonStats) -> None:
         self.stats = stats
         self.router: zmq.Socket | None = None  # set once the daemon is bound
+        # Peers a reply found gone (disconnected) since the daemon last looked (``take_gone``);
+        # NPC sessions, which only receive, are kept past the silence timeout unless here.
+        self._gone: set[bytes] = set()
 
     def send(self, envelope: list[bytes], message: Message) -> None:
         self.send_payload(envelope, encode(message))
@@ -71,7 +74,14 @@ class Replies:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
             self.stats.count("replies_dropped_gone")  # the peer disconnected
+            if len(self._gone) < 65536:
+                self._gone.add(envelope[0])
         return False
+
+    def take_gone(self) -> set[bytes]:
+        """Identities of peers found gone since the last call."""
+        gone, self._gone = self._gone, set()
+        return gone
 
     def error(self, envelope: list[bytes], err: ProtocolError, session: Session | None,
               seq: int | None = None, ref: str | None = None) -> None:
@@ -139,8 +149,11 @@ class FrameOutput:
         self.scheduler.done(job.key)
         b = session.binding if session is not None else None
         ring_job = spec.mode == "shm"  # rendered for a ring: only that very binding's ring takes it
-        if session is None or session.id != job.session_id or (ring_job and (b is None or b.id != job.binding_id)):
-            self.stats.count("frames_orphaned")  # the session ended or re-bound its ring meanwhile
+        # An inline frame may go to a later binding of the session only if that one wants the
+        # same output: a re-bind to another size or format meanwhile would not fit its reply.
+        rebound = b is None or (b.id != job.binding_id and (ring_job or b.output != spec))
+        if session is None or session.id != job.session_id or rebound:
+            self.stats.count("frames_orphaned")  # the session ended or re-bound meanwhile
             return
         err = result.outcome.error()
         rgba = result.outcome.rgba

@@ -42,12 +42,23 @@ class ExpressionRig:
             (list(topo.MP_RIGHT_UPPER_LID), list(topo.MP_RIGHT_LOWER_LID)),
             (list(topo.MP_LEFT_UPPER_LID), list(topo.MP_LEFT_LOWER_LID)),
         ]
+        # Irises (centre + ring) move with the gaze, by a fraction of their eye's width.
+        self.irises = [[468, *topo.MP_RIGHT_IRIS], [473, *topo.MP_LEFT_IRIS]]
+        self.eye_widths = [float(np.ptp(self.neutral[upper + lower, 0])) for upper, lower in self.lids]
 
     def pose(self, blink: float = 0.0, jaw: float = 0.0, brows: float = 0.0, smile: float = 0.0,
-             yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
-        """478 x 3 landmarks. blink/jaw/brows/smile in [0, 1]; angles in radians
-        (``head_pose`` convention, the protocol's ``pose.head``)."""
+             yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0, wide: float = 0.0,
+             gaze_x: float = 0.0, gaze_y: float = 0.0, rise: float = 0.0) -> np.ndarray:
+        """478 x 3 landmarks. blink/jaw/brows/smile in [0, 1] (negative: the other way —
+        eyes wide, brows lowered, corners down and in); angles in radians (``head_pose``
+        convention, the protocol's ``pose.head``); ``wide`` in [-1, 1] spreads (+) or rounds (-)
+        the mouth corners sideways; ``gaze_x``/``gaze_y`` in [-1, 1] move the irises (+x: image
+        right, +y: down); ``rise`` lifts the whole head by that fraction of its height."""
         p = self.neutral.copy()
+        if gaze_x or gaze_y:
+            for iris, width in zip(self.irises, self.eye_widths):
+                p[iris, 0] += gaze_x * 0.12 * width
+                p[iris, 1] += gaze_y * 0.08 * width
         for upper, lower in self.lids:
             gap = p[lower, 1] - p[upper, 1]
             p[upper, 1] += 0.85 * blink * gap
@@ -58,6 +69,11 @@ class ExpressionRig:
             for idx, side in zip(topo.MP_MOUTH_CORNERS, (-1.0, 1.0)):
                 p[idx, 0] += side * smile * 0.04 * self.face_width
                 p[idx, 1] -= smile * 0.02 * self.face_height
+        if wide:
+            for idx, side in zip(topo.MP_MOUTH_CORNERS, (-1.0, 1.0)):
+                p[idx, 0] += side * wide * 0.03 * self.face_width
+        if rise:
+            p[:, 1] -= rise * self.face_height
         if yaw or pitch or roll:
             p = (p - self.center) @ rotation_matrix(yaw, pitch, roll).astype(np.float32).T + self.center
         return p.astype(np.float32)

@@ -77,6 +77,16 @@ namespace Facecast.Protocol
             return x;
         }
 
+        /// <summary>A required bool when <paramref name="fallback"/> is null; ints are rejected.</summary>
+        public static bool ReadBool(MpMap d, string key, bool? fallback = null)
+        {
+            MpValue v = GetOrMissing(d, key, !fallback.HasValue);
+            if (v == null) return fallback.Value;
+            if (v.Type != MpType.Bool)
+                throw new ProtocolException(ErrorCode.InvalidField, "'" + key + "' must be true or false, got " + v);
+            return v.Bool;
+        }
+
         public static byte[] ReadBytes(MpMap d, string key)
         {
             MpValue v = GetOrMissing(d, key, true);

@@ -19,6 +19,14 @@ namespace Facecast.Protocol
         public static readonly string[] PixelFormats = { "rgba8", "rgb8", "bgra8", "jpeg", "png" };
         public static readonly string[] OutputModes = { "inline", "shm" };
 
+        // NPC sessions (docs/npc.md): emotion presets and the dialogue audio a client may stream.
+        public static readonly string[] NpcEmotions = { "neutral", "happy", "angry", "sad", "surprised" };
+        public const int MinNpcFps = 1;
+        public const int MaxNpcFps = 60;
+        public const int MinAudioRate = 8000;
+        public const int MaxAudioRate = 48000;
+        public const int MaxAudioChunkBytes = 65536;
+
         /// <summary>Points of a landmark format, or 0 for an unknown one (3 coordinates each).</summary>
         public static int LandmarkPoints(string format)
         {

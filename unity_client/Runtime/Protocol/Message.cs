@@ -39,6 +39,9 @@ namespace Facecast.Protocol
                 { CharacterList.TypeName, CharacterList.FromBody },
                 { Bye.TypeName, d => new Bye() },
                 { Goodbye.TypeName, d => new Goodbye() },
+                { Npc.TypeName, Npc.FromBody },
+                { NpcState.TypeName, NpcState.FromBody },
+                { Audio.TypeName, Audio.FromBody },
             };
 
         /// <summary>The decoder for a message type, or null for an unknown one.</summary>

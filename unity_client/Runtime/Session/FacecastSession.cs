@@ -96,6 +96,14 @@ namespace Facecast.Session
             return seq;
         }
 
+        /// <summary>Make the bound session an NPC, or change its emotion, or stop it (docs/npc.md):
+        /// the daemon then generates its poses and sends a frame every 1/fps s (LatestFrame,
+        /// FrameReceived; they are not poses of this client, so Frames counts them Unexpected).</summary>
+        public NpcState Npc(Npc npc, int timeoutMs = 10000)
+        {
+            return (NpcState)Request(npc, NpcState.TypeName, timeoutMs);
+        }
+
         /// <summary>Queue a pose whose seq the caller chose (keep seqs increasing).</summary>
         public void SendPose(Pose pose)
         {

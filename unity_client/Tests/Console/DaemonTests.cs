@@ -95,8 +95,59 @@ namespace Facecast.Tests
                 MpMap counters = stats.Session.GetMap("counters");
                 _check(counters != null && counters.GetLong("frames") == fa.FramesReceived, "stats_report session frames",
                        stats.Session.ToString());
+                NpcTests(session);
                 Message bye = session.Request(new Bye(), Goodbye.TypeName, ReplyTimeoutMs);
                 _check(bye is Goodbye, "goodbye", bye.ToString());
+            }
+        }
+
+        /// <summary>An NPC session: the daemon sends frames without poses, lip-syncing audio
+        /// streamed through NpcAudio (what the FacecastNpc component uses).</summary>
+        private void NpcTests(FacecastSession session)
+        {
+            session.Bind(new Bind { Character = _character, Width = 64, Height = 64, PixelFormat = "rgb8" }, ReplyTimeoutMs);
+            int frames = 0;
+            long lastSeq = 0, outOfOrder = 0;
+            Action<Frame> onFrame = f =>
+            {
+                if (f.Seq <= System.Threading.Interlocked.Read(ref lastSeq)) System.Threading.Interlocked.Increment(ref outOfOrder);
+                System.Threading.Interlocked.Exchange(ref lastSeq, f.Seq);
+                System.Threading.Interlocked.Increment(ref frames);
+            };
+            session.FrameReceived += onFrame;
+            try
+            {
+                NpcState state = session.Npc(new Npc { Emotion = "happy", Seed = 3, Fps = 30 });
+                _check(state.Active && state.Emotion == "happy" && state.Fps == 30, "npc started", state.ToString());
+                var audio = new NpcAudio(session);
+                audio.NewLine(16000);
+                var rng = new Random(1);
+                var stereo = new float[2 * 16000];  // 1 s of syllable-like bursts, 2 channels
+                for (int i = 0; i < 16000; i++)
+                {
+                    float x = (i % 4000) < 1920 ? (float)(rng.NextDouble() * 0.6 - 0.3) : 0f;
+                    stereo[2 * i] = x;
+                    stereo[2 * i + 1] = x;
+                }
+                audio.Send(stereo, 2, 0, 16000);
+                _check(audio.SamplesSent == 16000 && audio.Line == 1, "npc audio sent as one line", audio.SamplesSent + " samples");
+                var sw = Stopwatch.StartNew();
+                while (System.Threading.Volatile.Read(ref frames) < 30 && sw.ElapsedMilliseconds < ReplyTimeoutMs)
+                    System.Threading.Thread.Sleep(10);
+                _check(frames >= 30 && outOfOrder == 0, "npc frames arrive without poses, in seq order",
+                       frames + " frames, " + outOfOrder + " out of order");
+                state = session.Npc(new Npc { Emotion = "sad" });
+                _check(state.Active && state.Emotion == "sad", "npc emotion changed", state.ToString());
+                var stats = (StatsReport)session.Request(new Stats(), StatsReport.TypeName, ReplyTimeoutMs);
+                MpMap counters = stats.Session.GetMap("counters");
+                _check(counters != null && counters.GetLong("audio_chunks") == 1 && counters.GetLong("npc_frames") >= 30,
+                       "stats_report counts npc frames and audio", stats.Session.ToString());
+                state = session.Npc(new Npc { Stop = true });
+                _check(!state.Active, "npc stopped", state.ToString());
+            }
+            finally
+            {
+                session.FrameReceived -= onFrame;
             }
         }
 

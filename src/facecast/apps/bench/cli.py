@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from facecast.apps.bench.engines import add_render_bench_arguments, run_render_bench
+from facecast.apps.bench.npc import add_npc_bench_arguments, run_npc_bench
 from facecast.apps.bench.serve import add_serve_bench_arguments, run_serve_bench
 from facecast.apps.bench.soak import add_soak_arguments, run_soak_command
 from facecast.apps.bench.tracker import add_tracker_bench_arguments, run_tracker_bench
@@ -55,6 +56,10 @@ def add_bench_parsers(bench: argparse._SubParsersAction, common: argparse.Argume
                          help="simulated clients through the real daemon: fps, p99 latency, drops per client count")
     add_serve_bench_arguments(b)
     add_knob_flags(b, "store.root")
+    b = bench.add_parser("npc", parents=[common],
+                         help="NPC sessions through the real daemon: per-NPC fps, latency, NPCs served at full rate")
+    add_npc_bench_arguments(b)
+    add_knob_flags(b, "store.root")
     b = bench.add_parser("hostile", parents=[common],
                          help="what one hostile message costs the I/O thread: decode bombs, multipart messages")
     b.add_argument("--repeats", type=int, default=5, help="decodes per bomb (the median is shown)")
@@ -70,7 +75,7 @@ def add_bench_parsers(bench: argparse._SubParsersAction, common: argparse.Argume
 
 def run_bench(cfg: AppConfig, args: argparse.Namespace) -> int:
     runners = {"soak": run_soak_command, "render": run_render_bench, "serve": run_serve_bench,
-               "tracker": run_tracker_bench}
+               "tracker": run_tracker_bench, "npc": run_npc_bench}
     if args.bench in runners:
         return runners[args.bench](cfg, args)
     if args.bench == "bridge":
