@@ -142,6 +142,7 @@ struct MapWriter {
     void i64(const char* k, std::int64_t v) { key(k); pack_int(bpk, v); }
     void f64(const char* k, double v) { key(k); pack_f64(body, v); }
     void nil(const char* k) { key(k); bpk.pack_nil(); }
+    void boolean(const char* k, bool v) { key(k); if (v) bpk.pack_true(); else bpk.pack_false(); }
     void arr(const char* k, const PointArray& a) { key(k); pack_array_value(bpk, a); }
     void obj(const char* k, const msgpack::object& o) { key(k); pack_object(bpk, body, o); }
     std::vector<std::uint8_t> finish(const char* type) {
@@ -213,13 +214,24 @@ struct Encoder {
     void operator()(const Characters&) {}
     void operator()(const Bye&) {}
     void operator()(const Goodbye&) {}
+    void operator()(const Npc& m) {
+        w.str("emotion", m.emotion); w.i64("seed", m.seed); w.i64("fps", m.fps); w.boolean("stop", m.stop);
+    }
+    void operator()(const NpcState& m) {
+        w.boolean("active", m.active); w.str("emotion", m.emotion); w.i64("fps", m.fps);
+        w.f64("audio_buffered_ms", m.audio_buffered_ms);
+    }
+    void operator()(const Audio& m) {
+        w.i64("rate", m.rate); w.key("pcm"); pack_bin(w.bpk, m.pcm.data(), m.pcm.size()); w.i64("line", m.line);
+    }
 };
 
 }  // namespace
 
 const char* type_name(const Message& m) {
     static const char* const names[] = {"hello", "welcome", "bind", "bound", "pose", "frame", "error", "ping",
-                                        "pong", "stats", "stats_report", "characters", "character_list", "bye", "goodbye"};
+                                        "pong", "stats", "stats_report", "characters", "character_list", "bye", "goodbye",
+                                        "npc", "npc_state", "audio"};
     return names[m.index()];
 }
 
@@ -279,6 +291,15 @@ struct Fields {
         if (!std::isfinite(*v)) fail(ErrorCode::NonFinite, std::string(k) + ": NaN or infinity");
         return *v;
     }
+    bool bool_(const char* k, std::optional<bool> dflt = std::nullopt) const {
+        const auto* o = get(k);
+        if (o == nullptr) {
+            if (!dflt) fail(ErrorCode::InvalidField, std::string(k) + ": required");
+            return *dflt;
+        }
+        if (o->type != msgpack::type::BOOLEAN) fail(ErrorCode::InvalidField, std::string(k) + ": must be true or false");
+        return o->via.boolean;
+    }
     std::string str(const char* k, std::optional<std::string> dflt = std::nullopt) const {
         const auto* o = get(k);
         if (o == nullptr) {
@@ -306,6 +327,10 @@ struct Fields {
 };
 
 const char* const kPixelFormats[] = {"rgba8", "rgb8", "bgra8", "jpeg", "png"};
+// facecast/protocol/formats.py: NPC_EMOTIONS, MIN/MAX_NPC_FPS, MIN/MAX_AUDIO_RATE, MAX_AUDIO_CHUNK_BYTES
+const char* const kNpcEmotions[] = {"neutral", "happy", "angry", "sad", "surprised"};
+constexpr std::int64_t kMinNpcFps = 1, kMaxNpcFps = 60, kMinAudioRate = 8000, kMaxAudioRate = 48000;
+constexpr std::uint32_t kMaxAudioChunkBytes = 65536;
 
 std::string pixel_format(const Fields& f, std::optional<std::string> dflt) {
     std::string v = f.str("pixel_format", std::move(dflt));
@@ -466,6 +491,31 @@ Message decode_body(const std::string& type, const Fields& f) {
     }
     if (type == "bye") return Bye{};
     if (type == "goodbye") return Goodbye{};
+    if (type == "npc") {
+        Npc m;
+        m.emotion = f.str("emotion", "neutral");
+        bool known = false;
+        for (const char* e : kNpcEmotions) known |= m.emotion == e;
+        if (!known) fail(ErrorCode::Unsupported, "emotion '" + m.emotion + "' is not one of neutral, happy, angry, sad, surprised");
+        m.seed = f.int_("seed", 0, 0, 4294967295LL);
+        m.fps = f.int_("fps", 30, kMinNpcFps, kMaxNpcFps);
+        m.stop = f.bool_("stop", false);
+        return m;
+    }
+    if (type == "npc_state") {
+        return NpcState{f.bool_("active"), f.str("emotion"), f.int_("fps"), f.float_("audio_buffered_ms", 0.0)};
+    }
+    if (type == "audio") {
+        Audio m;
+        m.rate = f.int_("rate", std::nullopt, kMinAudioRate, kMaxAudioRate);
+        const auto* p = f.get("pcm");
+        if (p == nullptr || p->type != msgpack::type::BIN) fail(ErrorCode::InvalidField, "pcm: must be bytes (msgpack bin)");
+        if (p->via.bin.size > kMaxAudioChunkBytes) fail(ErrorCode::TooLarge, "pcm: audio chunk over 65536 bytes");
+        if (p->via.bin.size % 2) fail(ErrorCode::InvalidField, "pcm: must be whole 16-bit samples (an even byte count)");
+        m.pcm.assign(reinterpret_cast<const std::uint8_t*>(p->via.bin.ptr), reinterpret_cast<const std::uint8_t*>(p->via.bin.ptr) + p->via.bin.size);
+        m.line = f.int_("line", 0, 0, 4294967295LL);
+        return m;
+    }
     fail(ErrorCode::UnknownType, "unknown message type '" + type + "'");
 }
 

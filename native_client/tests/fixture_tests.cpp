@@ -89,7 +89,7 @@ bool is_absent(const Message& m, const std::string& name) {
 bool is_request(const Message& m) {
     return std::holds_alternative<Hello>(m) || std::holds_alternative<Bind>(m) || std::holds_alternative<Pose>(m) ||
            std::holds_alternative<Ping>(m) || std::holds_alternative<Stats>(m) || std::holds_alternative<Characters>(m) ||
-           std::holds_alternative<Bye>(m);
+           std::holds_alternative<Bye>(m) || std::holds_alternative<Npc>(m) || std::holds_alternative<Audio>(m);
 }
 
 void check_valid(const std::string& dir, const msgpack::object& entry, double tolerance, Report& r) {
@@ -150,9 +150,11 @@ void check_valid(const std::string& dir, const msgpack::object& entry, double to
     if (const auto* bytes = field(entry, "bytes")) {
         for (std::uint32_t i = 0; i < bytes->via.map.size; ++i) {
             const std::string k = *as_string(&bytes->via.map.ptr[i].key);
-            const auto* f = std::get_if<Frame>(&m);
             const auto want = *as_int(field(bytes->via.map.ptr[i].val, "length"));
-            r.check(f != nullptr && k == "data" && static_cast<std::int64_t>(f->data.size()) == want, file + " bytes " + k + " length");
+            const std::vector<std::uint8_t>* got = nullptr;  // the message's bytes field of that name
+            if (const auto* f = std::get_if<Frame>(&m); f != nullptr && k == "data") got = &f->data;
+            if (const auto* a = std::get_if<Audio>(&m); a != nullptr && k == "pcm") got = &a->pcm;
+            r.check(got != nullptr && static_cast<std::int64_t>(got->size()) == want, file + " bytes " + k + " length");
         }
     }
     if (const auto* absent = field(entry, "absent")) {

@@ -92,9 +92,13 @@ struct Characters {};
 struct CharacterList { std::vector<std::string> characters; };
 struct Bye {};
 struct Goodbye {};
+// NPC sessions (docs/npc.md): the daemon generates the poses; audio chunks drive lip flap.
+struct Npc { std::string emotion = "neutral"; std::int64_t seed = 0; std::int64_t fps = 30; bool stop = false; };
+struct NpcState { bool active = false; std::string emotion; std::int64_t fps = 0; double audio_buffered_ms = 0.0; };
+struct Audio { std::int64_t rate = 16000; std::vector<std::uint8_t> pcm; std::int64_t line = 0; };  // int16 LE mono
 
 using Message = std::variant<Hello, Welcome, Bind, Bound, Pose, Frame, Error, Ping, Pong, Stats,
-                             StatsReport, Characters, CharacterList, Bye, Goodbye>;
+                             StatsReport, Characters, CharacterList, Bye, Goodbye, Npc, NpcState, Audio>;
 
 const char* type_name(const Message& m);
 
